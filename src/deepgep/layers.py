@@ -1,0 +1,223 @@
+"""The Gaussian-equivalence coefficients of each layer (Camilli et al. 2025, Theorem 1).
+
+With ``Z ~ N(0, 1)`` and ``sigma_0`` the input variance (1 for standard Gaussian inputs):
+
+    sigma_l = E phi(sqrt(sigma_{l-1}) Z)^2,
+    rho_l   = E phi'(sqrt(sigma_{l-1}) Z) = E[Z phi(sqrt(sigma_{l-1}) Z)] / sqrt(sigma_{l-1}),
+    eps_l   = sigma_l - sigma_{l-1} rho_l^2,
+
+the second form of ``rho_l`` being Stein's lemma, which needs no derivative of ``phi``. Theorem 1
+replaces layer ``l`` by ``rho_l W^l X^{l-1} / sqrt(d_{l-1}) + sqrt(eps_l) xi``. The mean
+``mu_l = E phi(sqrt(sigma_{l-1}) Z)`` vanishes for odd ``phi``; it is reported because for a
+non-odd activation (relu) it adds the rank-one term ``mu_l^2 1 1^T`` to the feature Gram matrix,
+which the linearisation does not have.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepgep.activations import Activation, get_activation
+from deepgep.hermite import gaussian_moments, layer_recursion
+
+
+def _readonly(values: list[float]) -> np.ndarray:
+    a = np.array(values, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class LayerCoefficients:
+    """Coefficients of Theorem 1 for every layer of a depth-``L`` network.
+
+    ``sigma`` has ``L + 1`` entries, ``sigma[0]`` being the input variance, so that
+    ``sigma[l]`` is ``sigma_l``. ``rho``, ``eps`` and ``mean`` have ``L`` entries; entry ``l - 1``
+    belongs to layer ``l`` (use :meth:`layer` to avoid off-by-one slips).
+    """
+
+    activation: Activation
+    sigma: np.ndarray
+    rho: np.ndarray
+    eps: np.ndarray
+    mean: np.ndarray
+
+    @property
+    def depth(self) -> int:
+        return int(self.rho.size)
+
+    def layer(self, ell: int) -> dict[str, float]:
+        """``sigma_{l-1}, sigma_l, rho_l, eps_l, mu_l`` of layer ``ell`` (1-based)."""
+        if not 1 <= ell <= self.depth:
+            raise ValueError(f"layer index must be in 1..{self.depth}, got {ell}")
+        return {
+            "sigma_prev": float(self.sigma[ell - 1]),
+            "sigma": float(self.sigma[ell]),
+            "rho": float(self.rho[ell - 1]),
+            "eps": float(self.eps[ell - 1]),
+            "mean": float(self.mean[ell - 1]),
+        }
+
+
+def layer_coefficients(
+    activation: str | Callable[[np.ndarray], np.ndarray] | Activation,
+    depth: int,
+    gain: float = 1.0,
+    sigma0: float = 1.0,
+    n_nodes: int | None = None,
+) -> LayerCoefficients:
+    """Run the recursion of Theorem 1 (SCIENCE.md section 2) for ``depth`` layers.
+
+    Parameters
+    ----------
+    activation, gain:
+        ``phi(x) = act(gain x)``, see :func:`deepgep.activations.get_activation`.
+    depth:
+        Number of hidden layers ``L >= 1``.
+    sigma0:
+        Variance of the input coordinates (positive).
+    n_nodes:
+        ``None`` for the default quadrature rule, or a number of Gauss-Hermite nodes
+        (see :mod:`deepgep.hermite`).
+
+    Raises
+    ------
+    ValueError
+        On ``depth < 1``, ``sigma0 <= 0``, bad activation or gain, or a collapse of the variance
+        to zero (``phi`` vanishing on the support), which would make ``rho`` undefined.
+    """
+    act = get_activation(activation, gain)
+    if int(depth) != depth or depth < 1:
+        raise ValueError(f"depth must be a positive integer, got {depth!r}")
+    s0 = float(sigma0)
+    if not math.isfinite(s0) or s0 <= 0.0:
+        raise ValueError(f"sigma0 must be a positive variance, got {sigma0!r}")
+    if act.is_builtin:
+        rows = layer_recursion(act, s0, int(depth), n_nodes)
+    else:
+        rows = _python_recursion(act, s0, int(depth), n_nodes)
+    if not np.all(rows[:, 0] > 0.0) or not np.all(np.isfinite(rows)):
+        ell = int(np.argmin((rows[:, 0] > 0.0) & np.isfinite(rows[:, 0]))) + 1
+        raise ValueError(f"the variance collapses at layer {ell}: sigma_{ell} = {rows[ell - 1, 0]!r}")
+    sigma = np.empty(rows.shape[0] + 1)
+    sigma[0] = s0
+    sigma[1:] = rows[:, 0]
+    columns = [sigma] + [np.ascontiguousarray(rows[:, k]) for k in (1, 2, 3)]
+    for c in columns:
+        c.setflags(write=False)
+    return LayerCoefficients(act, *columns)
+
+
+def _python_recursion(act: Activation, sigma0: float, depth: int, n_nodes: int | None) -> np.ndarray:
+    """The recursion for a user activation, one quadrature per layer (eps summed directly as
+    the variance of the nonlinear part, without the cancellation of sigma - sigma rho^2)."""
+    rows = np.empty((depth, 4))
+    s = sigma0
+    for ell in range(depth):
+        m = gaussian_moments(act, s, n_nodes)
+        rows[ell] = (m.second, m.stein / math.sqrt(s), m.residual, m.mean)
+        if not (math.isfinite(m.second) and m.second > 0.0):
+            rows[ell + 1 :] = np.nan
+            break
+        s = m.second
+    return rows
+
+
+def erf_coefficients(depth: int, gain: float = 1.0, sigma0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Closed forms for ``phi(x) = erf(g x)``: ``(sigma_0..sigma_L, rho_1..rho_L)``.
+
+    With ``s = g^2 sigma_{l-1}``: ``sigma_l = (2/pi) arcsin(2 s / (1 + 2 s))`` and
+    ``rho_l = g (2/sqrt(pi)) / sqrt(1 + 2 s)`` (Williams 1997 for the first; the second is
+    ``E g erf'(g sqrt(sigma) Z)`` done by completing the square).
+    """
+    sigma, rho = [float(sigma0)], []
+    for _ in range(int(depth)):
+        s = gain * gain * sigma[-1]
+        sigma.append(2.0 / math.pi * math.asin(2.0 * s / (1.0 + 2.0 * s)))
+        rho.append(gain * 2.0 / math.sqrt(math.pi) / math.sqrt(1.0 + 2.0 * s))
+    return np.array(sigma), np.array(rho)
+
+
+@dataclass(frozen=True)
+class MonteCarloCoefficients:
+    """Monte Carlo estimates of ``sigma_l`` and ``rho_l`` with their standard errors."""
+
+    sigma: np.ndarray
+    sigma_se: np.ndarray
+    rho: np.ndarray
+    rho_se: np.ndarray
+
+
+def monte_carlo_coefficients(
+    coefficients: LayerCoefficients, n_samples: int, rng: np.random.Generator
+) -> MonteCarloCoefficients:
+    """Independent check of the quadrature: for each layer, sample ``Z`` and average
+    ``phi(sqrt(sigma_{l-1}) Z)^2`` and ``Z phi(sqrt(sigma_{l-1}) Z) / sqrt(sigma_{l-1})``, using the
+    quadrature's ``sigma_{l-1}`` as input so that layers are tested one at a time."""
+    act = coefficients.activation
+    out = {k: [] for k in ("sigma", "sigma_se", "rho", "rho_se")}
+    for ell in range(1, coefficients.depth + 1):
+        s_prev = coefficients.layer(ell)["sigma_prev"]
+        z = rng.standard_normal(int(n_samples))
+        f = act(math.sqrt(s_prev) * z)
+        sq, st = f * f, z * f / math.sqrt(s_prev)
+        out["sigma"].append(sq.mean())
+        out["sigma_se"].append(sq.std(ddof=1) / math.sqrt(z.size))
+        out["rho"].append(st.mean())
+        out["rho_se"].append(st.std(ddof=1) / math.sqrt(z.size))
+    return MonteCarloCoefficients(**{k: np.array(v) for k, v in out.items()})
+
+
+@dataclass(frozen=True)
+class EquivalentGLM:
+    """The composition of Theorem 1 over all layers (SCIENCE.md section 3, Corollary 3).
+
+    ``eta[k]`` and ``gamma[k]`` (``k = 0..L``) are the gain and the extra noise of the model in
+    which layers ``k+1..L`` are replaced by their Gaussian equivalents:
+    ``eta_k = rho prod_{i>k} rho_i`` and ``gamma_k = eps + rho^2 sum_{j>k} eps_j prod_{i>j} rho_i^2``.
+    The deep network is equivalent to the GLM ``Y ~ P_out(. | eta0 a.X^0/sqrt(d0) + sqrt(gamma0) xi)``.
+    """
+
+    coefficients: LayerCoefficients
+    readout_gain: float
+    readout_noise: float
+    eta: np.ndarray
+    gamma: np.ndarray
+
+    @property
+    def eta0(self) -> float:
+        return float(self.eta[0])
+
+    @property
+    def gamma0(self) -> float:
+        return float(self.gamma[0])
+
+    @property
+    def kappa(self) -> float:
+        """``eta0^2``, the variance of the GLM's pre-activation."""
+        return self.eta0**2
+
+
+def equivalent_glm(coefficients: LayerCoefficients, rho: float = 1.0, eps: float = 0.0) -> EquivalentGLM:
+    """Compose the layers' coefficients into ``eta_k``, ``gamma_k`` for a readout of gain ``rho``
+    and noise variance ``eps`` (SCIENCE.md section 3)."""
+    rho, eps = float(rho), float(eps)
+    if not math.isfinite(rho) or rho == 0.0:
+        raise ValueError(f"readout gain rho must be finite and non-zero, got {rho!r}")
+    if not math.isfinite(eps) or eps < 0.0:
+        raise ValueError(f"readout noise eps must be a non-negative variance, got {eps!r}")
+    L = coefficients.depth
+    eta = np.empty(L + 1)
+    gamma = np.empty(L + 1)
+    eta[L], gamma[L] = rho, eps
+    for k in range(L - 1, -1, -1):  # replace layer k+1 on top of layers k+2..L
+        c = coefficients.layer(k + 1)
+        eta[k] = eta[k + 1] * c["rho"]
+        gamma[k] = gamma[k + 1] + eta[k + 1] ** 2 * c["eps"]
+    eta.setflags(write=False)
+    gamma.setflags(write=False)
+    return EquivalentGLM(coefficients, rho, eps, eta, gamma)

@@ -1,0 +1,44 @@
+"""Smoke test of benchmarks/bench_hermite.py: the quick run completes and reports its numbers.
+
+The speed verdict itself (PASS/FAIL against 50x) is informational and not asserted here: timing
+on a shared machine is not a unit-test property. The accuracy checks inside the script are: the
+default rule and the quad baseline must each be within 1e-14 of a 30-digit mpmath reference
+(the baseline is the loosest quad tolerance that gets there, i.e. the same accuracy), and so
+within 2e-14 of each other; they set the exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_hermite.py"
+
+
+def test_quick_benchmark_runs_and_reports():
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(ROOT / "_build" / "numba_cache"))
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    ratio = re.search(r"speed ratio quad / numba: ([0-9.]+)x .*\[(PASS|FAIL): expected >= 50x\]", text)
+    assert ratio, text
+    assert float(ratio.group(1)) > 0
+    diff = re.search(r"max \|numba - quad\| over sigma, rho, mu: ([0-9.e+-]+)", text)
+    assert diff and float(diff.group(1)) < 2e-14, text
+    default = re.search(r"default rule \(split Gauss-Legendre.*max error vs mpmath ([0-9.e+-]+)", text)
+    assert default and float(default.group(1)) <= 1e-14, text
+    baseline = re.search(r"baseline: quad at tol ([0-9.e+-]+), .*\(its error ([0-9.e+-]+)", text)
+    assert baseline and float(baseline.group(2)) <= 1e-14, text
+    # the table of quad tolerances includes scipy's default (the fastest candidate)
+    assert re.search(r"tol 1\.49e-08: max error vs mpmath [0-9.e+-]+, +[0-9.]+ us", text), text
+    assert re.search(r"compilation \(fresh process, empty numba cache\): [0-9.]+ s", text), text
+    assert re.search(r"d = 1000, n = 2000, L = 3", text), text
+    assert re.search(r"ratio forward / matmuls: [0-9.]+", text), text
+    assert re.search(r"peak RSS of the child [0-9.]+ GB", text), text

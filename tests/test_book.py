@@ -1,0 +1,230 @@
+"""Fast checks of the book's sources; nothing is built or executed here.
+
+`make book` is the real test of the book (it executes every notebook and fails on any Sphinx
+warning). These checks catch the common mistakes in seconds: a chapter missing from the table
+of contents, a notebook that papermill cannot parametrise, a citation key that is not in the
+bibliography, a heading structure that Sphinx would warn about, figures lost to a
+non-interactive matplotlib backend, a configuration that would reach the network or publish a
+failing notebook.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TOC = ROOT / "_toc.yml"
+CONFIG = ROOT / "_config.yml"
+BIB = ROOT / "book" / "references.bib"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+BOOK_MD = sorted((ROOT / "book").rglob("*.md"))
+
+CITE_ROLE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]*)`")
+BIB_KEY = re.compile(r"^\s*@(\w+)\s*\{\s*([^,\s]+)\s*,", re.MULTILINE)
+MD_HEADING = re.compile(r"^(#{1,6})\s+\S")
+FENCE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})(.*)$")
+
+
+def _load_yaml(path: Path) -> dict:
+    with path.open(encoding="utf8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _toc_files() -> list[str]:
+    """Every `root` and `file` entry of _toc.yml, in order."""
+    toc = _load_yaml(TOC)
+    found = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                found.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return found
+
+
+def _resolve(entry: str) -> Path | None:
+    """The source file a toc entry refers to (entries may omit the extension)."""
+    path = ROOT / entry
+    if path.suffix in {".md", ".ipynb"}:
+        return path if path.is_file() else None
+    for suffix in (".md", ".ipynb"):
+        if path.with_suffix(suffix).is_file():
+            return path.with_suffix(suffix)
+    return None
+
+
+def _cells(nb_path: Path) -> list[dict]:
+    return json.loads(nb_path.read_text(encoding="utf8"))["cells"]
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _markdown_of(path: Path) -> str:
+    if path.suffix == ".ipynb":
+        return "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "markdown")
+    return path.read_text(encoding="utf8")
+
+
+def _headings(markdown: str) -> list[int]:
+    """Levels of the ATX headings outside fenced blocks (code cells, directives)."""
+    levels, fenced = [], None
+    for line in markdown.splitlines():
+        fence = FENCE.match(line)
+        if fence:
+            marker, rest = fence.group(1), fence.group(2).strip()
+            if fenced is None:
+                fenced = marker
+            elif marker[0] == fenced[0] and len(marker) >= len(fenced) and not rest:
+                fenced = None
+            continue
+        if fenced is None:
+            match = MD_HEADING.match(line)
+            if match:
+                levels.append(len(match.group(1)))
+    return levels
+
+
+def _entry(path: Path) -> str:
+    return path.relative_to(ROOT).with_suffix("").as_posix()
+
+
+# ---- table of contents ------------------------------------------------------------------
+
+
+def test_every_toc_entry_exists():
+    missing = [entry for entry in _toc_files() if _resolve(entry) is None]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+
+
+def test_every_notebook_is_in_the_toc():
+    listed = {str(Path(entry).with_suffix("")) for entry in _toc_files()}
+    absent = [_entry(nb) for nb in NOTEBOOKS if _entry(nb) not in listed]
+    assert not absent, f"notebooks missing from _toc.yml (they would not be built): {absent}"
+
+
+def test_toc_entries_are_unique():
+    entries = [str(Path(e).with_suffix("")) for e in _toc_files()]
+    assert len(entries) == len(set(entries)), "a file is listed twice in _toc.yml"
+
+
+# ---- notebooks ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_a_parameters_cell(nb):
+    tagged = [
+        c for c in _cells(nb)
+        if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get("tags", [])
+    ]
+    assert len(tagged) == 1, f"{nb.name}: expected one code cell tagged 'parameters', found {len(tagged)}"
+
+
+PLOTTING = re.compile(r"\b(plt|matplotlib|fig|plot\w*)\b")
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_figures_survive_a_non_interactive_backend(nb):
+    """`make` exports MPLBACKEND=Agg, and the kernel inherits it: without `%matplotlib inline`
+    every `plt.show()` figure silently disappears from the built book."""
+    code = "\n".join(_source(c) for c in _cells(nb) if c["cell_type"] == "code")
+    if PLOTTING.search(code):
+        assert re.search(r"^\s*%matplotlib inline\s*$", code, re.MULTILINE), (
+            f"{nb.name} plots: add `%matplotlib inline` to its first code cell"
+        )
+
+
+@pytest.mark.parametrize("page", NOTEBOOKS + BOOK_MD, ids=lambda p: p.name)
+def test_headings_start_with_one_title_and_never_skip_a_level(page):
+    levels = _headings(_markdown_of(page))
+    assert levels, f"{page.name}: no heading; a page must open with a '# Title'"
+    assert levels[0] == 1, f"{page.name}: the first heading must be a level-1 title"
+    assert levels.count(1) == 1, f"{page.name}: more than one level-1 heading"
+    for before, after in zip(levels, levels[1:]):
+        assert after <= before + 1, f"{page.name}: heading level jumps from {before} to {after}"
+
+
+# ---- citations ----------------------------------------------------------------------------
+
+
+def _bib_keys() -> set[str]:
+    return {key for _, key in BIB_KEY.findall(BIB.read_text(encoding="utf8"))}
+
+
+def test_bibliography_keys_are_unique():
+    keys = [key for _, key in BIB_KEY.findall(BIB.read_text(encoding="utf8"))]
+    assert keys and len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("page", NOTEBOOKS + BOOK_MD, ids=lambda p: p.name)
+def test_every_cited_key_is_in_the_bibliography(page):
+    known = _bib_keys()
+    cited = {
+        key.strip()
+        for group in CITE_ROLE.findall(_markdown_of(page))
+        for key in group.split(",")
+        if key.strip()
+    }
+    unknown = sorted(cited - known)
+    assert not unknown, f"{page.name} cites keys missing from {BIB.name}: {unknown}"
+
+
+# ---- configuration ------------------------------------------------------------------------
+
+
+def test_config_executes_every_notebook_and_fails_on_errors():
+    execute = _load_yaml(CONFIG)["execute"]
+    assert execute["execute_notebooks"] == "force"
+    assert execute["allow_errors"] is False
+    assert execute.get("timeout", 0) >= 600
+
+
+def test_config_has_no_launch_buttons_or_network_features():
+    config = _load_yaml(CONFIG)
+    launch = config.get("launch_buttons", {})
+    for key in ("binderhub_url", "jupyterhub_url", "colab_url", "deepnote_url"):
+        assert not launch.get(key), f"launch_buttons.{key} must be empty"
+    assert launch.get("thebe") is False
+    html = config.get("html", {})
+    for key in ("use_repository_button", "use_edit_page_button", "use_issues_button"):
+        assert html.get(key) is False, f"html.{key} must be false"
+    assert not any(html.get("comments", {}).values()), "comments need the network"
+    assert not any(html.get("analytics", {}).values()), "analytics need the network"
+
+
+def test_config_bibliography_and_extensions():
+    config = _load_yaml(CONFIG)
+    assert config["bibtex_bibfiles"] == ["book/references.bib"]
+    sphinx = config["sphinx"]
+    assert "sphinx_proof" in sphinx["extra_extensions"]
+    assert sphinx["local_extensions"] == {"offline_mathjax": "book/_ext"}
+    assert sphinx["config"]["bibtex_reference_style"] == "author_year"
+    assert sphinx["config"]["mathjax3_config"]["tex"]["macros"]
+
+
+def test_offline_mathjax_finds_its_bundle():
+    """The MathJax files the extension copies are present in the installed wheel."""
+    spec = importlib.util.spec_from_file_location(
+        "offline_mathjax", ROOT / "book" / "_ext" / "offline_mathjax.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for bundle in ("tex-svg-full.js", "tex-chtml.js"):
+        for part in module._parts(bundle):
+            if part != "LICENSE":
+                assert (module.ES5 / part).exists(), f"{part} missing from the mathjax wheel"
