@@ -1,0 +1,391 @@
+"""The command line (deepgep.cli): outputs against the library and SCIENCE.md, error handling.
+
+Most tests call ``main(argv)`` in-process and read stdout/stderr with ``capsys``; two run the
+real entry points (``python -m deepgep`` and the installed ``deepgep`` console script).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepgep import cli
+from deepgep.cli import RECORD_KEYS, main, parse_alpha_grid
+from deepgep.state_evolution import gaussian_closed_form
+
+TANH2 = ["--activation", "tanh", "--gain", "2", "--depth", "2"]
+EQUIVALENT_KEYS = {"activation", "gain", "depth", "readout_gain", "readout_noise", "sigma", "rho",
+                   "eps", "mean", "eta", "gamma", "eta0", "gamma0", "kappa", "satisfies_theorem",
+                   "widths", "d_min"}
+MODEL_KEYS = {"activation", "gain", "depth", "readout_gain", "readout_noise", "eta0", "gamma0",
+              "kappa", "channel", "noise", "satisfies_theorem"}
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv: str) -> dict:
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def read_csv(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+    lines = text.splitlines()
+    meta = dict(line[2:].split("=", 1) for line in lines if line.startswith("# "))
+    rows = list(csv.DictReader(io.StringIO("\n".join(l for l in lines if not l.startswith("#")))))
+    return meta, rows
+
+
+# --- equivalent ------------------------------------------------------------------------------
+
+
+def test_equivalent_reference_values_of_science_md(capsys):
+    """Cui et al.'s example (SCIENCE.md section 3): eta0^2 = 0.409095, gamma0 = 0.152506."""
+    doc = run_json(capsys, "equivalent", *TANH2)
+    assert set(doc) == EQUIVALENT_KEYS
+    assert doc["kappa"] == pytest.approx(0.409095, abs=1e-6)
+    assert doc["eta0"] ** 2 == pytest.approx(doc["kappa"], rel=1e-15)
+    assert doc["gamma0"] == pytest.approx(0.152506, abs=1e-6)
+    np.testing.assert_allclose(doc["sigma"], [1.0, 0.635261, 0.561601], atol=1e-6)
+    np.testing.assert_allclose(doc["rho"], [0.729478, 0.876799], atol=1e-6)
+    np.testing.assert_allclose(doc["eps"], [0.103124, 0.073227], atol=1e-6)
+    np.testing.assert_allclose(doc["mean"], [0.0, 0.0], atol=1e-12)
+    assert len(doc["eta"]) == len(doc["gamma"]) == 3
+    assert doc["eta"][0] == doc["eta0"] and doc["gamma"][0] == doc["gamma0"]
+    assert (doc["eta"][2], doc["gamma"][2]) == (1.0, 0.0)
+    assert doc["satisfies_theorem"] is True
+    assert doc["widths"] is None and doc["d_min"] is None
+    assert (doc["activation"], doc["gain"], doc["depth"]) == ("tanh", 2.0, 2)
+
+
+def test_equivalent_readout_and_widths(capsys):
+    base = run_json(capsys, "equivalent", *TANH2)
+    doc = run_json(capsys, "equivalent", *TANH2, "--rho", "1.5", "--eps", "0.2",
+                   "--widths", "400,300,200")
+    assert doc["widths"] == [400, 300, 200] and doc["d_min"] == 200
+    assert doc["sigma"] == base["sigma"]  # the widths do not enter the asymptotic coefficients
+    assert doc["kappa"] == pytest.approx(1.5**2 * base["kappa"], rel=1e-14)
+    assert doc["gamma0"] == pytest.approx(0.2 + 1.5**2 * base["gamma0"], rel=1e-14)
+    assert (doc["readout_gain"], doc["readout_noise"]) == (1.5, 0.2)
+
+
+def test_equivalent_depth_zero_is_the_plain_glm(capsys):
+    doc = run_json(capsys, "equivalent", "--depth", "0", "--rho", "2", "--eps", "0.1")
+    assert (doc["eta0"], doc["gamma0"], doc["kappa"]) == (2.0, 0.1, 4.0)
+    assert doc["sigma"] == [1.0] and doc["rho"] == doc["eps"] == doc["mean"] == []
+    assert doc["activation"] is None and doc["gain"] is None
+
+
+def test_equivalent_table(capsys):
+    code, out, err = run(capsys, "equivalent", *TANH2, "--widths", "4,3,2", "--format", "table")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert any(line.split() == ["kappa", "0.40909452"] for line in lines)
+    assert any(line.split() == ["d_min", "2"] for line in lines)
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["l/k", "sigma_l"])
+    assert len(lines) == header + 1 + 3  # one row per l = 0..L
+    assert len({len(line) for line in lines[header:]}) == 1  # aligned columns
+
+
+def test_relu_activation_warns_but_computes(capsys):
+    code, out, err = run(capsys, "equivalent", "--activation", "relu", "--depth", "1")
+    assert code == 0
+    assert json.loads(out)["satisfies_theorem"] is False
+    assert err.startswith("deepgep: warning: outside the theorem's hypotheses: ")
+    assert len(err.splitlines()) == 1
+
+
+# --- bayes -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rho, eps, noise", [(1.0, 0.0, 0.5), (1.5, 0.2, 0.1)])
+def test_depth_zero_linear_channel_matches_closed_form(capsys, rho, eps, noise):
+    """Plain GLM y = z + sqrt(Delta) xi (SCIENCE.md section 4): q, errors and mutual
+    information against state_evolution.gaussian_closed_form with noise gamma0 + Delta."""
+    alphas = [0.25, 1.0, 3.0, 8.0]
+    doc = run_json(capsys, "bayes", "--depth", "0", "--rho", str(rho), "--eps", str(eps),
+                   "--channel", "linear", "--noise", str(noise), "--tol", "1e-14",
+                   "--alpha", ",".join(map(str, alphas)))
+    assert doc["model"]["kappa"] == rho**2 and doc["model"]["gamma0"] == eps
+    assert [r["alpha"] for r in doc["records"]] == alphas
+    for rec in doc["records"]:
+        exact = gaussian_closed_form(rho**2, eps + noise, rec["alpha"])
+        for key in ("q", "q_hat", "mse", "test_error", "mutual_information"):
+            assert rec[key] == pytest.approx(exact[key], rel=1e-9, abs=1e-11), key
+        assert rec["branches_disagree"] is False
+
+
+def test_bayes_json_has_every_key(capsys):
+    doc = run_json(capsys, "bayes", *TANH2, "--channel", "sign", "--alpha", "0.5,1,2")
+    assert set(doc) == {"model", "solver", "records"}
+    assert MODEL_KEYS <= set(doc["model"])
+    model = doc["model"]
+    assert model["kappa"] == pytest.approx(0.409095, abs=1e-6)
+    assert model["gamma0"] == pytest.approx(0.152506, abs=1e-6)
+    assert (model["channel"], model["noise"], model["satisfies_theorem"]) == ("sign", 0.0, True)
+    assert doc["solver"] == {"damping": 0.0, "tol": 1e-10, "max_iter": 10000}
+    assert len(doc["records"]) == 3
+    for rec in doc["records"]:
+        assert list(rec) == list(RECORD_KEYS)
+        assert isinstance(rec["iterations"], int) and isinstance(rec["branches_disagree"], bool)
+        assert 0.0 < rec["q"] < 1.0 and rec["mse"] == pytest.approx(1.0 - rec["q"], abs=1e-15)
+        assert rec["mutual_information_per_sample"] == pytest.approx(
+            rec["mutual_information"] / rec["alpha"], rel=1e-14)
+        # Bayes classification error of the probit channel (SCIENCE.md section 4)
+        rho_tot = model["kappa"] + model["gamma0"]
+        assert rec["test_error"] == pytest.approx(
+            math.acos(math.sqrt(model["kappa"] * rec["q"] / rho_tot)) / math.pi, rel=1e-12)
+
+
+def test_bayes_csv_one_row_per_alpha(capsys):
+    code, out, err = run(capsys, "bayes", *TANH2, "--channel", "sign", "--alpha", "0.1:7:12",
+                         "--format", "csv")
+    assert code == 0 and err == ""
+    meta, rows = read_csv(out)
+    assert MODEL_KEYS <= set(meta) and meta["channel"] == "sign" and meta["depth"] == "2"
+    assert float(meta["kappa"]) == pytest.approx(0.409095, abs=1e-6)
+    assert len(rows) == 12 and list(rows[0]) == list(RECORD_KEYS)
+    np.testing.assert_allclose([float(r["alpha"]) for r in rows], np.linspace(0.1, 7, 12),
+                               rtol=1e-15)
+    assert {r["branches_disagree"] for r in rows} <= {"true", "false"}
+    q = [float(r["q"]) for r in rows]
+    assert all(b > a for a, b in zip(q, q[1:]))  # the overlap grows with alpha
+
+
+def test_csv_and_json_agree_to_full_precision(capsys):
+    argv = ("bayes", "--depth", "1", "--activation", "erf", "--channel", "sign", "--noise", "0.1",
+            "--alpha", "0.5,2")
+    doc = run_json(capsys, *argv)
+    _, out, _ = run(capsys, *argv, "--format", "csv")
+    _, rows = read_csv(out)
+    for rec, row in zip(doc["records"], rows):
+        assert float(row["q"]) == rec["q"] and float(row["free_entropy"]) == rec["free_entropy"]
+
+
+def test_bayes_table(capsys):
+    code, out, err = run(capsys, "bayes", "--depth", "0", "--channel", "linear", "--noise", "0.5",
+                         "--alpha", "0.5,1,2", "--format", "table")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["alpha", "q"])
+    assert lines[header].split() == list(RECORD_KEYS)
+    assert [line.split()[0] for line in lines[header + 1:]] == ["0.5", "1", "2"]
+    assert len({len(line) for line in lines[header:]}) == 1
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("0.5,1,2", [0.5, 1.0, 2.0]),
+    ("3", [3.0]),
+    ("0.5:2:4", [0.5, 1.0, 1.5, 2.0]),
+    ("0.1:7:50", list(np.linspace(0.1, 7, 50))),
+    ("2:2:1", [2.0]),
+])
+def test_alpha_grids(spec, expected):
+    grid = parse_alpha_grid(spec)
+    np.testing.assert_allclose(grid, expected, rtol=1e-15)
+    assert grid[-1] == expected[-1]  # the stop value is exact
+
+
+def test_comma_and_range_grids_give_the_same_records(capsys):
+    common = ("bayes", *TANH2, "--channel", "sign")
+    a = run_json(capsys, *common, "--alpha", "1:3:3")["records"]
+    b = run_json(capsys, *common, "--alpha", "1,2,3")["records"]
+    assert a == b
+
+
+def test_warning_for_a_channel_outside_the_theorem(capsys):
+    """relu output: computed, one warning line. (--tol 1 keeps the quadrature channel fast.)"""
+    code, out, err = run(capsys, "bayes", "--depth", "1", "--channel", "relu", "--noise", "0.1",
+                         "--alpha", "1", "--tol", "1")
+    assert code == 0
+    assert json.loads(out)["model"]["satisfies_theorem"] is False
+    assert err.startswith("deepgep: warning: outside the theorem's hypotheses: ")
+    assert "'relu'" in err and len(err.splitlines()) == 1
+
+
+def test_warning_for_relu_activation_in_bayes(capsys):
+    code, out, err = run(capsys, "bayes", "--depth", "2", "--activation", "relu", "--channel",
+                         "sign", "--alpha", "1,2")
+    assert code == 0 and len(json.loads(out)["records"]) == 2
+    assert err.startswith("deepgep: warning: outside the theorem's hypotheses: ")
+    assert len(err.splitlines()) == 1
+
+
+def test_depth_zero_ignores_activation_with_a_note(capsys):
+    code, out, err = run(capsys, "bayes", "--depth", "0", "--activation", "relu", "--channel",
+                         "linear", "--noise", "1", "--alpha", "1")
+    assert code == 0 and json.loads(out)["model"]["activation"] is None
+    assert "ignored" in err and "outside the theorem" not in err
+
+
+def test_progress_goes_to_stderr(capsys):
+    code, out, err = run(capsys, "bayes", "--depth", "0", "--channel", "linear", "--noise", "1",
+                         "--alpha", "1,2", "--progress", "--format", "csv")
+    assert code == 0 and "uninformed" in err
+    assert len(read_csv(out)[1]) == 2
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+BAYES_OK = ["bayes", *TANH2, "--channel", "sign"]
+
+
+@pytest.mark.parametrize("argv", [
+    [*BAYES_OK, "--alpha", "0"],
+    [*BAYES_OK, "--alpha=-1"],
+    [*BAYES_OK, "--alpha", "nan"],
+    [*BAYES_OK, "--alpha", "inf"],
+    [*BAYES_OK, "--alpha", "1:2"],
+    [*BAYES_OK, "--alpha", "1:2:3:4"],
+    [*BAYES_OK, "--alpha", "a,b"],
+    [*BAYES_OK, "--alpha", "1,,2"],
+    [*BAYES_OK, "--alpha", "2,1"],
+    [*BAYES_OK, "--alpha", "1:2:0"],
+    [*BAYES_OK, "--alpha", "1:2:x"],
+    [*BAYES_OK, "--alpha", "2:1:3"],
+    [*BAYES_OK, "--alpha", "0:1:3"],
+    [*BAYES_OK, "--alpha", "1", "--noise", "-0.1"],
+    [*BAYES_OK, "--alpha", "1", "--noise", "nan"],
+    [*BAYES_OK, "--alpha", "1", "--damping", "1"],
+    [*BAYES_OK, "--alpha", "1", "--tol", "0"],
+    [*BAYES_OK, "--alpha", "1", "--max-iter", "0"],
+    [*BAYES_OK, "--alpha", "1", "--format", "xml"],
+    ["bayes", *TANH2, "--channel", "softmax", "--alpha", "1"],
+    ["bayes", "--activation", "swish", "--depth", "1", "--channel", "sign", "--alpha", "1"],
+    ["bayes", "--gain", "0", "--depth", "1", "--channel", "sign", "--alpha", "1"],
+    ["bayes", "--gain", "-2", "--depth", "1", "--channel", "sign", "--alpha", "1"],
+    ["bayes", "--depth", "-1", "--channel", "sign", "--alpha", "1"],
+    ["bayes", "--depth", "1.5", "--channel", "sign", "--alpha", "1"],
+    ["bayes", "--depth", "0", "--channel", "linear", "--alpha", "1"],  # gamma0 + Delta = 0
+    ["bayes", "--depth", "1", "--channel", "tanh", "--noise", "0.001", "--alpha", "1"],
+    ["bayes", "--depth", "1", "--rho", "0", "--channel", "sign", "--alpha", "1"],
+    ["bayes", "--depth", "1", "--channel", "sign"],  # --alpha missing
+    ["equivalent", *TANH2, "--widths", "100,150"],
+    ["equivalent", *TANH2, "--widths", "100,0,150"],
+    ["equivalent", *TANH2, "--widths", "100,x,150"],
+    ["equivalent", *TANH2, "--eps", "-1"],
+    ["equivalent", "--depth", "0", "--rho", "inf"],
+    ["equivalent", "--activation", "swish", "--depth", "1"],
+    ["equivalent", "--depth", "-2"],
+    ["equivalent"],
+    ["frobnicate"],
+    [],
+])
+def test_bad_input_is_one_line_and_exit_code_2(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("deepgep: error:") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("what, argv, known", [
+    ("channel", ["bayes", *TANH2, "--channel", "softmax", "--alpha", "1"],
+     ["linear", "sign", "tanh", "erf", "sin", "relu", "abs"]),
+    ("activation", ["equivalent", "--activation", "swish", "--depth", "1"],
+     ["linear", "tanh", "erf", "sin", "relu"]),
+])
+def test_unknown_names_list_the_known_ones(capsys, what, argv, known):
+    _, _, err = run(capsys, *argv)
+    assert f"unknown {what}" in err and all(name in err for name in known)
+
+
+def test_no_convergence_is_exit_code_3(capsys):
+    code, out, err = run(capsys, *BAYES_OK, "--alpha", "0.5,1", "--max-iter", "2")
+    assert code == 3 and out == ""
+    assert err.startswith("deepgep: error:") and err.count("\n") == 1
+    assert "--damping" in err and "--max-iter" in err
+
+
+def test_non_finite_results_are_refused(capsys, monkeypatch):
+    """A NaN from the solver is an internal error (exit 4), never printed."""
+    import deepgep.state_evolution as se
+
+    real = se.bayes_optimal_curve
+
+    def poisoned(*args, **kwargs):
+        rec = real(*args, **kwargs)
+        rec["free_entropy"] = rec["free_entropy"] * np.nan
+        return rec
+
+    monkeypatch.setattr(se, "bayes_optimal_curve", poisoned)
+    code, out, err = run(capsys, *BAYES_OK, "--alpha", "1")
+    assert code == cli.EXIT_NON_FINITE and out == ""
+    assert err.startswith("deepgep: error:") and "free_entropy" in err
+
+
+# --- help ------------------------------------------------------------------------------------
+
+EQUIVALENT_OPTIONS = ["--activation", "--gain", "--depth", "--rho", "--eps", "--widths",
+                      "--format"]
+BAYES_OPTIONS = ["--activation", "--gain", "--depth", "--rho", "--eps", "--channel", "--noise",
+                 "--alpha", "--format", "--damping", "--tol", "--max-iter", "--progress"]
+
+
+@pytest.mark.parametrize("command, options", [
+    ([], ["equivalent", "bayes"]),
+    (["equivalent"], EQUIVALENT_OPTIONS),
+    (["bayes"], BAYES_OPTIONS),
+])
+def test_help_documents_every_option(capsys, command, options):
+    code, out, err = run(capsys, *command, "--help")
+    assert code == 0 and err == ""
+    for option in options:
+        assert option in out, option
+    assert "example" in out and "deepgep " in out
+    # and every option the parser itself declares (nothing added later goes undocumented)
+    parser = cli.build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001
+    actions = commands[command[0]]._actions if command else parser._actions  # noqa: SLF001
+    for action in actions:
+        for option in action.option_strings:
+            assert option in out, option
+    if not command:
+        assert set(commands) == {"equivalent", "bayes"}
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / "_build" /
+                                          "numba_cache"))
+    return env
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run(
+        [sys.executable, "-m", "deepgep", "equivalent", *TANH2],
+        capture_output=True, text=True, timeout=120, env=_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["gamma0"] == pytest.approx(0.152506, abs=1e-6)
+
+
+def test_console_script_entry_point():
+    exe = Path(sys.executable).parent / "deepgep"
+    assert exe.exists(), f"console script not installed at {exe}"
+    proc = subprocess.run(
+        [str(exe), "bayes", *TANH2, "--channel", "sign", "--alpha", "0.5:2:4", "--format", "csv"],
+        capture_output=True, text=True, timeout=120, env=_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    meta, rows = read_csv(proc.stdout)
+    assert meta["channel"] == "sign" and len(rows) == 4
+    bad = subprocess.run([str(exe), "bayes", *TANH2, "--channel", "sign", "--alpha", "0"],
+                         capture_output=True, text=True, timeout=120, env=_env())
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("deepgep: error:") and bad.stderr.count("\n") == 1
