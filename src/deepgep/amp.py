@@ -85,6 +85,7 @@ class GAMPResult:
     iterations: int
     alpha: float
     kappa: float
+    estimates: np.ndarray | None = None  # (iterations + 1) x d with keep_estimates=True
 
     @property
     def se_mse(self) -> np.ndarray | None:
@@ -186,6 +187,7 @@ def gamp(
     tol: float = 1e-10,
     teacher=None,
     rng: np.random.Generator | None = None,
+    keep_estimates: bool = False,
 ) -> GAMPResult:
     """Bayes-optimal GAMP (module docstring) on ``y ~ channel(eta0 X a / sqrt(d))``, prior
     ``a ~ N(0, I_d)``.
@@ -199,6 +201,8 @@ def gamp(
     early). ``teacher``: the true ``a`` (length ``d``), for the overlap and the MSE. ``rng``:
     if given, start from a tiny random ``a_0`` instead of ``0`` (module docstring); the attached
     SE trajectory starts from ``q_0 = 0`` either way (``|a_0|^2 / d ~ 1e-6``).
+    ``keep_estimates``: also return every iterate ``a_t`` (``estimates``, one row per ``t``), e.g.
+    to measure a test error per iteration on data that have no teacher vector.
 
     Raises ``ValueError`` on shapes that do not match or non-finite inputs, ``TypeError`` for a
     channel without ``g_out``, and ``FloatingPointError`` if an iterate becomes non-finite.
@@ -234,6 +238,7 @@ def gamp(
         diff = ahat - a_true
         mse = [float(diff @ diff) / d]
 
+    kept = [ahat.copy()] if keep_estimates else None
     converged = False
     iterations = 0
     for t in range(n_iter):
@@ -265,6 +270,8 @@ def gamp(
         iterations = t + 1
         self_overlap.append(q_t)
         variances.append(v)
+        if kept is not None:
+            kept.append(ahat.copy())
         if a_true is not None:
             overlap.append(float(ahat @ a_true) / d)
             diff = ahat - a_true
@@ -286,6 +293,7 @@ def gamp(
         iterations=iterations,
         alpha=alpha,
         kappa=kappa,
+        estimates=None if kept is None else np.array(kept),
     )
 
 

@@ -100,13 +100,13 @@ def layer_coefficients(
         rows = layer_recursion(act, s0, int(depth), n_nodes)
     else:
         rows = _python_recursion(act, s0, int(depth), n_nodes)
-    if not np.all(rows[:, 0] > 0.0) or not np.all(np.isfinite(rows)):
-        ell = int(np.argmin((rows[:, 0] > 0.0) & np.isfinite(rows[:, 0]))) + 1
-        raise ValueError(f"the variance collapses at layer {ell}: sigma_{ell} = {rows[ell - 1, 0]!r}")
     sigma = np.empty(rows.shape[0] + 1)
     sigma[0] = s0
     sigma[1:] = rows[:, 0]
-    columns = [sigma] + [np.ascontiguousarray(rows[:, k]) for k in (1, 2, 3)]
+    if not (sigma.min() > 0.0 and math.isfinite(rows.sum())):
+        ell = int(np.argmin((sigma[1:] > 0.0) & np.isfinite(sigma[1:]))) + 1
+        raise ValueError(f"the variance collapses at layer {ell}: sigma_{ell} = {sigma[ell]!r}")
+    columns = [sigma] + [rows[:, k].copy() for k in (1, 2, 3)]
     for c in columns:
         c.setflags(write=False)
     return LayerCoefficients(act, *columns)

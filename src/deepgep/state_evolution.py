@@ -85,6 +85,17 @@ def iterate(
     """
     if not 0.0 <= damping < 1.0:
         raise ValueError(f"damping must be in [0, 1), got {damping!r}")
+    compiled = getattr(channel, "fixed_point_iteration", None)
+    if compiled is not None:
+        q, q_hat, its, status = compiled(kappa, alpha, q_start, damping, tol, max_iter)
+        if status == 2:
+            raise ConvergenceError(f"non-finite value at iteration {its} (alpha={alpha}, q={q})")
+        if status == 1:
+            raise ConvergenceError(
+                f"no convergence in {max_iter} iterations at alpha={alpha} (last q={q}); "
+                "raise max_iter or damping"
+            )
+        return q, q_hat, its
     q = float(q_start)
     for it in range(1, int(max_iter) + 1):
         q_hat = q_hat_of(channel, kappa, alpha, q)
@@ -210,6 +221,25 @@ def mutual_information(channel: Channel, kappa: float, alpha: float, **kwargs) -
     return -fp.free_entropy + fp.alpha * channel.psi_out(kappa, 1.0)
 
 
+def _derivative_in_q_hat(channel: Channel, kappa: float, alpha: float, fp: FixedPoint, step: float) -> float:
+    """d f_RS / d q_hat at the fixed point, central difference with a step relative to q_hat
+    (its terms are of size q_hat, which reaches 1e5 near perfect recovery)."""
+    h = step * max(1.0, fp.q_hat)
+    return (free_entropy(channel, kappa, alpha, fp.q, fp.q_hat + h)
+            - free_entropy(channel, kappa, alpha, fp.q, fp.q_hat - h)) / (2.0 * h)
+
+
+def _psi_derivative(channel: Channel, kappa: float, q: float, step: float) -> float:
+    """d Psi_out / dq by finite differences: central with a step shrinking near q = 1 (where
+    the curvature grows like q_hat^2), second-order one-sided where q is within reach of 0."""
+    psi = lambda x: channel.psi_out(kappa, x)  # noqa: E731
+    h = step * min(1.0, 0.5 * (1.0 - q))
+    if q - h < 0.0:
+        h = step
+        return (-3.0 * psi(q) + 4.0 * psi(q + h) - psi(q + 2.0 * h)) / (2.0 * h)
+    return (psi(q + h) - psi(q - h)) / (2.0 * h)
+
+
 def identity_checks(channel: Channel, kappa: float, alpha: float, step: float = 1e-5) -> dict[str, tuple[float, float]]:
     """Pairs ``(lhs, rhs)`` that must be equal at the fixed point, the derivatives taken by
     central finite differences of step ``step`` (error O(step^2)):
@@ -224,15 +254,13 @@ def identity_checks(channel: Channel, kappa: float, alpha: float, step: float = 
     """
     tol = dict(tol=1e-13)
     fp = solve(channel, kappa, alpha, **tol)
-    f_alpha = [solve(channel, kappa, alpha + s, **tol).free_entropy for s in (step, -step)]
+    h_alpha = step * max(1.0, alpha)  # relative step: alpha up to hundreds
+    f_alpha = [solve(channel, kappa, alpha + s, **tol).free_entropy for s in (h_alpha, -h_alpha)]
     out = {
-        "dF/dalpha = Psi_out(q*)": ((f_alpha[0] - f_alpha[1]) / (2 * step), channel.psi_out(kappa, fp.q)),
-        "df/dq_hat = 0": (
-            (free_entropy(channel, kappa, alpha, fp.q, fp.q_hat + step)
-             - free_entropy(channel, kappa, alpha, fp.q, fp.q_hat - step)) / (2 * step), 0.0),
-        "df/dq = 0": (
-            (free_entropy(channel, kappa, alpha, fp.q + step, fp.q_hat)
-             - free_entropy(channel, kappa, alpha, fp.q - step, fp.q_hat)) / (2 * step), 0.0),
+        "dF/dalpha = Psi_out(q*)": ((f_alpha[0] - f_alpha[1]) / (2 * h_alpha), channel.psi_out(kappa, fp.q)),
+        "df/dq_hat = 0": (_derivative_in_q_hat(channel, kappa, alpha, fp, step), 0.0),
+        "alpha dPsi_out/dq = q_hat/2 (df/dq = 0)": (alpha * _psi_derivative(channel, kappa, fp.q, step),
+                                                     0.5 * fp.q_hat),
     }
     if isinstance(channel, GaussianChannel):
         N = channel.noise
