@@ -1,0 +1,208 @@
+"""Estimators on the inputs ``X^0``: ridge regression and Bayes-optimal GAMP, on one scale.
+
+Convention: samples are ROWS, ``X`` is ``n x d``, and every estimator returns a weight vector
+``w`` (length ``d``) whose predictions are ``X w / sqrt(d)`` (:func:`predict`). Ridge is
+
+    w(lam) = argmin_w |y - X w / sqrt(d)|^2 + lam |w|^2
+           = (X^T X / d + lam I_d)^{-1} X^T y / sqrt(d)           (primal, d x d)
+           = X^T (X X^T / d + lam I_n)^{-1} y / sqrt(d)           (dual, n x n; push-through).
+
+For the linear GLM ``y = eta0 X a / sqrt(d) + sqrt(gamma0 + Delta) xi`` with prior
+``a ~ N(0, I_d)`` the posterior mean of ``a`` is ``w(lam*) / eta0`` with
+``lam* = (gamma0 + Delta) / eta0^2`` (SCIENCE.md section 4; :func:`deepgep.glm.linear_posterior`):
+ridge at ``lam*`` is Bayes-optimal, and by the deep Gaussian equivalence (Theorem 4) it is
+asymptotically Bayes-optimal for the deep teacher's linear channel as well.
+
+GAMP (:func:`deepgep.amp.gamp`) estimates ``a`` itself; :func:`gamp_estimate` returns
+``w = eta0 a_hat`` so that ``X w / sqrt(d) = eta0 X a_hat / sqrt(d)`` is GAMP's estimate of the
+pre-activation ``z`` and the two estimators are compared on the same scale.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve, eigh
+
+from deepgep.amp import GAMPResult, gamp
+
+#: ``method`` values of :func:`ridge`: the smaller system ("auto"; ties go to the primal), the
+#: ``d x d`` one ("primal") or the ``n x n`` one ("dual").
+RIDGE_METHODS = ("auto", "primal", "dual")
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def _check_design(X) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"X must be a non-empty 2-d array (n samples x d features), got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains non-finite values")
+    return X
+
+
+def _check_vector(name: str, v, size: int, what: str) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape != (size,):
+        raise ValueError(f"{name} must have shape ({size},) to match X ({what}), got {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} contains non-finite values")
+    return v
+
+
+def _check_lambda(lam) -> float:
+    try:
+        v = float(lam)
+    except (TypeError, ValueError):
+        raise ValueError(f"lam must be a real number, got {lam!r}") from None
+    if not (math.isfinite(v) and v > 0.0):
+        raise ValueError(f"lam must be finite and > 0 (ridge needs a positive penalty), got {lam!r}")
+    return v
+
+
+def _side(n: int, d: int, method: str) -> str:
+    if method not in RIDGE_METHODS:
+        raise ValueError(f"method must be one of {', '.join(RIDGE_METHODS)}, got {method!r}")
+    if method == "auto":
+        return "dual" if n < d else "primal"
+    return method
+
+
+# --- ridge ---------------------------------------------------------------------------------
+
+
+def ridge(X, y, lam: float, *, method: str = "auto") -> np.ndarray:
+    """``w = argmin |y - X w/sqrt(d)|^2 + lam |w|^2`` (module docstring), length ``d``.
+
+    Solved by a Cholesky factorisation of the smaller of ``X^T X/d + lam I_d`` (primal, used
+    when ``n >= d``) and ``X X^T/d + lam I_n`` (dual, ``n < d``); ``method`` forces a side.
+    Both matrices are symmetric with eigenvalues ``>= lam > 0``.
+
+    Raises ``ValueError`` for ``lam <= 0`` or non-finite, ``X`` not a finite non-empty matrix,
+    ``y`` not a finite vector of length ``n``, or an unknown ``method``.
+    """
+    X = _check_design(X)
+    n, d = X.shape
+    y = _check_vector("y", y, n, "one label per row")
+    lam = _check_lambda(lam)
+    root_d = math.sqrt(d)
+    if _side(n, d, method) == "dual":
+        K = X @ X.T / d
+        K[np.diag_indices_from(K)] += lam
+        coef = cho_solve(cho_factor(K, lower=True, check_finite=False), y, check_finite=False)
+        return X.T @ coef / root_d
+    A = X.T @ X / d
+    A[np.diag_indices_from(A)] += lam
+    return cho_solve(cho_factor(A, lower=True, check_finite=False), X.T @ y / root_d, check_finite=False)
+
+
+def ridge_path(X, y, lams) -> np.ndarray:
+    """Ridge weights for every ``lam`` in ``lams`` (1-d, all ``> 0``): array ``len(lams) x d``.
+
+    One symmetric eigendecomposition of the smaller Gram matrix serves every ``lam``:
+    primal ``X^T X/d = V diag(e) V^T`` gives ``w = V diag(1/(e + lam)) V^T X^T y/sqrt(d)``; dual
+    ``X X^T/d = U diag(e) U^T`` gives ``w = X^T U diag(1/(e + lam)) U^T y/sqrt(d)``. Cost: one
+    ``O(m^3)`` decomposition (``m = min(n, d)``) plus ``O(m d)`` per ``lam``. Rounding can make
+    a zero eigenvalue slightly negative; eigenvalues are clipped at 0 (the Gram matrix is
+    positive semi-definite), so ``e + lam >= lam > 0``.
+    """
+    X = _check_design(X)
+    n, d = X.shape
+    y = _check_vector("y", y, n, "one label per row")
+    lam_arr = np.asarray(lams, dtype=np.float64)
+    if lam_arr.ndim > 1 or lam_arr.size == 0:
+        raise ValueError(f"lams must be a non-empty 1-d sequence, got shape {lam_arr.shape}")
+    lam_arr = np.array([_check_lambda(v) for v in np.atleast_1d(lam_arr)])
+    root_d = math.sqrt(d)
+    if _side(n, d, "auto") == "dual":
+        e, U = eigh(X @ X.T / d, check_finite=False)
+        e = np.maximum(e, 0.0)
+        c = U.T @ y
+        coef = (c[None, :] / (e[None, :] + lam_arr[:, None])) @ U.T  # len(lams) x n
+        return coef @ X / root_d
+    e, V = eigh(X.T @ X / d, check_finite=False)
+    e = np.maximum(e, 0.0)
+    b = V.T @ (X.T @ y) / root_d
+    return (b[None, :] / (e[None, :] + lam_arr[:, None])) @ V.T
+
+
+def bayes_ridge_lambda(eta0: float, gamma0: float, noise: float) -> float:
+    """``lam* = (gamma0 + Delta) / eta0^2``: ridge on ``X^0`` with ``lam*`` is the Bayes posterior
+    mean of the linear GLM (SCIENCE.md section 4), scaled by ``eta0`` (module docstring).
+
+    Raises ``ValueError`` for ``eta0`` zero or non-finite, ``gamma0`` or ``noise`` negative or
+    non-finite, or ``gamma0 + noise = 0`` (noiseless: ``lam* = 0``, not a ridge problem).
+    """
+    eta0 = float(eta0)
+    if not math.isfinite(eta0) or eta0 == 0.0:
+        raise ValueError(f"eta0 must be finite and non-zero, got {eta0!r}")
+    total = 0.0
+    for name, value in (("gamma0", gamma0), ("noise", noise)):
+        v = float(value)
+        if not math.isfinite(v) or v < 0.0:
+            raise ValueError(f"{name} must be a finite non-negative variance, got {value!r}")
+        total += v
+    if total == 0.0:
+        raise ValueError("gamma0 + noise = 0: the Bayes-optimal penalty is 0 (interpolation), not ridge")
+    return total / (eta0 * eta0)
+
+
+# --- predictions and errors ----------------------------------------------------------------
+
+
+def predict(X, w) -> np.ndarray:
+    """``X w / sqrt(d)`` (length ``n``)."""
+    X = _check_design(X)
+    w = _check_vector("w", w, X.shape[1], "one weight per column")
+    return X @ w / math.sqrt(X.shape[1])
+
+
+def regression_error(X, y, w) -> float:
+    """Mean squared error ``mean((y - X w/sqrt(d))^2)``."""
+    X = _check_design(X)
+    y = _check_vector("y", y, X.shape[0], "one label per row")
+    r = y - predict(X, w)
+    return float(r @ r) / r.size
+
+
+def classification_error(X, y, w) -> float:
+    """Fraction of ``sign(X w/sqrt(d)) != y``, labels ``y`` in ``{-1, +1}``; ``sign(0) = +1``
+    (the convention of the sign channel of :func:`deepgep.glm.sample_glm`)."""
+    X = _check_design(X)
+    y = _check_vector("y", y, X.shape[0], "one label per row")
+    if not np.all(np.abs(y) == 1.0):
+        raise ValueError("classification labels must be -1 or +1")
+    guess = np.where(predict(X, w) >= 0.0, 1.0, -1.0)
+    return float(np.mean(guess != y))
+
+
+# --- GAMP ----------------------------------------------------------------------------------
+
+
+def gamp_estimate(X, y, channel, eta0: float, *, return_result: bool = False, **kw):
+    """Bayes-optimal GAMP (:func:`deepgep.amp.gamp`, keywords ``kw`` passed on) as a weight
+    vector on the ridge scale: ``w = eta0 a_hat``, so that ``X w / sqrt(d)`` is GAMP's estimate
+    of the pre-activation ``eta0 X a / sqrt(d)``. For the linear channel of noise
+    ``gamma0 + Delta`` its fixed point is ``ridge(X, y, bayes_ridge_lambda(eta0, gamma0, Delta))``.
+
+    Returns ``w``, or ``(w, result)`` with the :class:`~deepgep.amp.GAMPResult` (whose
+    ``estimate`` is ``a_hat``, on the teacher's scale) if ``return_result``.
+    """
+    result: GAMPResult = gamp(X, y, channel, eta0, **kw)
+    w = float(eta0) * result.estimate
+    return (w, result) if return_result else w
+
+
+__all__ = [
+    "RIDGE_METHODS",
+    "ridge",
+    "ridge_path",
+    "bayes_ridge_lambda",
+    "predict",
+    "regression_error",
+    "classification_error",
+    "gamp_estimate",
+]

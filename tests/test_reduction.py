@@ -1,0 +1,71 @@
+"""Tests of deepgep.reduction: the Chapter 2 experiment drivers (small sizes, fast)."""
+
+import numpy as np
+import pytest
+
+from deepgep.layers import equivalent_glm, layer_coefficients
+from deepgep.reduction import (coefficient_table, equivalent_parameters, excess_kurtosis,
+                               gamp_on_deep_teacher, label_kurtosis_scan, label_statistics,
+                               ridge_scan, small_width_scan)
+
+
+def test_equivalent_parameters_depth_zero_is_the_readout():
+    assert equivalent_parameters("tanh", 2.0, 0, rho=1.3, eps=0.2) == (1.3, 0.2)
+
+
+def test_equivalent_parameters_match_the_composition():
+    glm = equivalent_glm(layer_coefficients("erf", 3, gain=1.5))
+    assert equivalent_parameters("erf", 1.5, 3) == (glm.eta0, glm.gamma0)
+
+
+def test_coefficient_table_rows_and_reference_values():
+    t = coefficient_table(["tanh", "sin"], [1.0, 2.0], [1, 2])
+    assert len(t["activation"]) == 8
+    row = (t["activation"] == "tanh") & (t["gain"] == 2.0) & (t["depth"] == 2)
+    # SCIENCE.md section 3, quoted to 6 decimals
+    assert t["eta0^2"][row][0] == pytest.approx(0.409095, abs=1e-6)
+    assert t["gamma0"][row][0] == pytest.approx(0.152506, abs=1e-6)
+
+
+def test_excess_kurtosis_closed_forms():
+    rng = np.random.default_rng(0)
+    n = 400_000
+    # standard errors sqrt(24/n) = 0.008 (Gaussian) and ~0.002 (uniform): 5 sigma bands
+    assert abs(excess_kurtosis(rng.standard_normal(n))) < 0.04
+    assert excess_kurtosis(rng.uniform(-1, 1, n)) == pytest.approx(-1.2, abs=0.01)
+
+
+def test_ridge_scan_shapes_and_optimal_lambda():
+    rng = np.random.default_rng(1)
+    rec = ridge_scan("tanh", 2.0, [1, 2], [1.0], 60, [0.5, 3.0], [0.1, 1.0, 10.0], 6, 500, 0.05, rng)
+    assert rec["deep"].shape == (2, 1, 2, 3, 6) and rec["glm"].shape == (2, 2, 3, 6)
+    assert rec["bayes"].shape == (2, 2) and np.all(rec["bayes"] > 0)
+    # lambda* is optimal on average over teachers for the GLM teacher (paired over the same data)
+    glm = rec["glm"].mean(axis=-1)
+    assert np.all(glm[:, :, 1] < glm[:, :, 0]) and np.all(glm[:, :, 1] < glm[:, :, 2])
+
+
+def test_gamp_on_deep_teacher_starts_at_the_prior_error():
+    rng = np.random.default_rng(2)
+    run = gamp_on_deep_teacher("tanh", 2.0, 1, 1.0, 150, 2.0, "sign", 0.0, 4, 3, 800, rng)
+    assert run["error"].shape == run["state_evolution"].shape == (5,)
+    assert run["state_evolution"][0] == pytest.approx(0.5)  # q_0 = 0: chance level
+    assert run["error"][-1] < run["error"][0]
+
+
+def test_label_statistics_and_kurtosis_scan_shapes():
+    rng = np.random.default_rng(3)
+    st = label_statistics("tanh", 2.0, 1, 50, 400, 3, 0.05, [0.1, 0.5, 0.9], rng)
+    assert st["deep"].shape == st["glm"].shape == (3, 5)
+    k = label_kurtosis_scan("tanh", 2.0, 1, 50, 2000, [5, 50], 3, rng)
+    assert k["deep"].shape == (2, 3) and k["glm"].shape == (3,)
+    # a width-5 tanh(2x) layer gives clearly sub-Gaussian labels (bounded units, few of them)
+    assert k["deep"][0].mean() < -0.2
+
+
+def test_small_width_scan_rate_shape():
+    rng = np.random.default_rng(4)
+    rec = small_width_scan("tanh", 2.0, 1, 60, 2.0, [10, 40], 3, 300, 0.05, rng)
+    n, dm = rec["n"], rec["d_m"]
+    np.testing.assert_allclose(rec["rate"], (1 + np.sqrt(n / dm) + n / dm) / np.sqrt(dm))
+    assert rec["excess"].shape == (2, 3)
