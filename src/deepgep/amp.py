@@ -56,6 +56,7 @@ import numpy as np
 
 from deepgep.channels import check_kappa, check_overlap
 from deepgep.state_evolution import check_alpha, q_hat_of
+from deepgep.validation import check_design, check_vector as _check_vector
 
 #: Variance of the coordinates of the random start (only when ``rng`` is passed to :func:`gamp`).
 INIT_VARIANCE = 1e-6
@@ -104,25 +105,6 @@ def _check_channel(channel) -> None:
             f"GAMP needs a channel with g_out(y, omega, V) and mean_g_out_squared(kappa, q) "
             f"(GaussianChannel, SignChannel); got {type(channel).__name__}"
         )
-
-
-def _check_design(X) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)  # no copy for a float64 array, C or Fortran order
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X must be a non-empty 2-d array (n samples x d features), got shape {X.shape}")
-    if not (X.flags.c_contiguous or X.flags.f_contiguous):
-        # a strided view (e.g. a column slice) would be copied by every matvec: copy it once
-        X = np.ascontiguousarray(X)
-    return X
-
-
-def _check_vector(name: str, v, size: int, what: str) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float64)
-    if v.shape != (size,):
-        raise ValueError(f"{name} must have shape ({size},) to match X ({what}), got {v.shape}")
-    if not np.all(np.isfinite(v)):
-        raise ValueError(f"{name} contains non-finite values")
-    return v
 
 
 def _frobenius_squared(X: np.ndarray) -> float:
@@ -208,7 +190,7 @@ def gamp(
     channel without ``g_out``, and ``FloatingPointError`` if an iterate becomes non-finite.
     """
     _check_channel(channel)
-    X = _check_design(X)
+    X = check_design(X, contiguous=True)
     n, d = X.shape
     y = _check_vector("y", y, n, "one label per row")
     a_true = None if teacher is None else _check_vector("teacher", teacher, d, "one entry per column")

@@ -21,15 +21,10 @@ from tqdm import tqdm
 
 from deepgep.activations import Activation, get_activation
 from deepgep.layers import LayerCoefficients
+from deepgep.validation import check_generator as _check_generator
 
 #: Samples per chunk of a forward pass: 2048 rows of width 4000 are 64 MB of float64.
 DEFAULT_CHUNK = 2048
-
-
-def _check_generator(rng: np.random.Generator) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError("pass a seeded numpy.random.Generator, e.g. numpy.random.default_rng(0)")
-    return rng
 
 
 def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:

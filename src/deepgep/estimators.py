@@ -26,6 +26,8 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh
 
 from deepgep.amp import GAMPResult, gamp
+from deepgep.validation import check_design as _check_design
+from deepgep.validation import check_vector as _check_vector
 
 #: ``method`` values of :func:`ridge`: the smaller system ("auto"; ties go to the primal), the
 #: ``d x d`` one ("primal") or the ``n x n`` one ("dual").
@@ -33,24 +35,6 @@ RIDGE_METHODS = ("auto", "primal", "dual")
 
 
 # --- validation ----------------------------------------------------------------------------
-
-
-def _check_design(X) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X must be a non-empty 2-d array (n samples x d features), got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains non-finite values")
-    return X
-
-
-def _check_vector(name: str, v, size: int, what: str) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float64)
-    if v.shape != (size,):
-        raise ValueError(f"{name} must have shape ({size},) to match X ({what}), got {v.shape}")
-    if not np.all(np.isfinite(v)):
-        raise ValueError(f"{name} contains non-finite values")
-    return v
 
 
 def _check_lambda(lam) -> float:

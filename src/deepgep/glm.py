@@ -36,6 +36,8 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.special import digamma
 from tqdm import tqdm
+from deepgep.validation import check_design as _check_inputs
+from deepgep.validation import check_generator as _check_generator
 
 #: Output channels known by name; any other output is a vectorised callable ``f``.
 OUTPUTS = ("linear", "sign")
@@ -50,12 +52,6 @@ _N_CONTROL_COEFFICIENTS = 4
 
 
 # --- validation ----------------------------------------------------------------------------------
-
-
-def _check_generator(rng: np.random.Generator) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError("pass a seeded numpy.random.Generator, e.g. numpy.random.default_rng(0)")
-    return rng
 
 
 def _check_positive_int(name: str, value: int) -> int:
@@ -74,15 +70,6 @@ def _check_real(name: str, value: float, *, positive: bool = False) -> float:
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
     return v
-
-
-def _check_inputs(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X must be a non-empty 2-d array (n samples x d features), got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains non-finite values")
-    return X
 
 
 def _check_labels(y: np.ndarray, n: int) -> np.ndarray:
