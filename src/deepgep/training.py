@@ -1,0 +1,313 @@
+"""Full-batch gradient descent on a deep student of the teacher's architecture.
+
+This is the trained-network side of the comparison of Cui, Krzakala & Zdeborova (2023): a
+student with the teacher's widths and activation, ALL of whose weights are learnt. Samples are
+ROWS, as in :mod:`deepgep.data`. For ``widths = (d_0, d_1, ..., d_L)``:
+
+    h^0 = x,    z^l = h^{l-1} W^{l T} / sqrt(d_{l-1}),    h^l = phi(z^l),    f(x) = a . h^L / sqrt(d_L),
+
+``W^l`` of shape ``d_l x d_{l-1}`` (the layout of :class:`deepgep.data.DeepNetwork`) and the
+readout ``a`` of length ``d_L``. The training objective is
+
+    R(theta) = loss + (weight_decay / 2) * (|a|^2 + sum_l |W^l|_F^2) / P,
+
+    loss = (1 / 2n) sum_mu (y_mu - f(x_mu))^2          (task="regression"),
+    loss = (1 / n)  sum_mu log(1 + exp(-y_mu f(x_mu)))  (task="classification", y in {-1, +1}),
+
+where ``P = d_L + sum_l d_l d_{l-1}`` is the number of trained parameters. So the penalty is
+``weight_decay / 2`` times the MEAN squared parameter: it stays O(weight_decay) (O(1) per
+parameter on average) whatever the widths, on the same footing as the O(1) data loss. Note the
+consequence for gradient descent: one step shrinks each parameter by the factor
+``1 - learning_rate * weight_decay / P``, so the decay is only felt on the training time scale
+when ``weight_decay`` is comparable to ``P`` (e.g. ``weight_decay ~ P`` for a visible
+shrinkage within a few hundred epochs at ``learning_rate ~ 0.1``).
+
+Gradients are computed by hand-written backpropagation with BLAS matrix products over the whole
+batch (no loop over samples); ``phi'`` of the built-in activations is implemented here
+(:func:`activation_derivative`); user callables have no derivative and are refused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+from tqdm import tqdm
+
+from deepgep.activations import Activation, get_activation
+from deepgep.data import DeepNetwork, _check_widths, forward
+from deepgep.validation import check_design as _check_design
+from deepgep.validation import check_generator as _check_generator
+from deepgep.validation import check_vector as _check_vector
+
+#: ``task`` values of :func:`train_student`.
+TASKS = ("regression", "classification")
+
+#: Built-in activations whose derivative :func:`activation_derivative` knows.
+DIFFERENTIABLE = ("linear", "tanh", "erf", "sin", "relu")
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+# --- the derivative of the activation ---------------------------------------------------------
+
+
+def _differentiable(activation: Activation) -> Activation:
+    if not activation.is_builtin or activation.name not in DIFFERENTIABLE:
+        raise ValueError(
+            f"training needs phi'; it is implemented only for the built-in activations "
+            f"({', '.join(DIFFERENTIABLE)}), not for the user callable {activation.name!r}"
+        )
+    return activation
+
+
+def activation_derivative(activation: Activation, z: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
+    """``phi'(z) = g act'(g z)`` elementwise for ``phi(z) = act(g z)`` (``g = activation.gain``).
+
+    ``h = phi(z)``, if given, is reused by ``tanh`` (``phi' = g (1 - h^2)``). ``relu'(0)`` is taken
+    as 0. Raises ``ValueError`` for a user callable (no derivative is known).
+    """
+    act = _differentiable(activation)
+    g = act.gain
+    z = np.asarray(z, dtype=np.float64)
+    name = act.name
+    if name == "linear":
+        return np.full_like(z, g)
+    if name == "tanh":
+        t = np.tanh(g * z) if h is None else np.asarray(h, dtype=np.float64)
+        return g * (1.0 - t * t)
+    if name == "erf":
+        u = g * z
+        return (g * _TWO_OVER_SQRT_PI) * np.exp(-(u * u))
+    if name == "sin":
+        return g * np.cos(g * z)
+    # relu
+    return np.where(z > 0.0, g, 0.0)
+
+
+# --- objective and gradient -------------------------------------------------------------------
+
+
+def parameter_count(widths: Sequence[int]) -> int:
+    """``P = d_L + sum_l d_l d_{l-1}``, the number of trained parameters (the penalty's norm)."""
+    w = _check_widths(widths)
+    return w[-1] + sum(w[ell] * w[ell - 1] for ell in range(1, len(w)))
+
+
+def _check_task(task: str) -> str:
+    key = task.strip().lower() if isinstance(task, str) else None
+    if key not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    return key
+
+
+def _check_real(name: str, value, *, positive: bool) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(v) or v < 0.0 or (positive and v == 0.0):
+        raise ValueError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, got {value!r}")
+    return v
+
+
+def _check_labels(y, n: int, task: str) -> np.ndarray:
+    y = _check_vector("y", y, n, "one label per row")
+    if task == "classification" and not np.all(np.abs(y) == 1.0):
+        raise ValueError("classification labels must be -1 or +1")
+    return y
+
+
+def _objective_and_gradient(X, y, weights, a, act, task, weight_decay, n_params, with_grad=True):
+    """Unchecked core: ``(R, [dR/dW^1, ..., dR/dW^L], dR/da)`` (gradients ``None`` if not asked)."""
+    n = X.shape[0]
+    roots = [math.sqrt(W.shape[1]) for W in weights]
+    zs, hs = [], [X]
+    for W, root in zip(weights, roots):
+        z = hs[-1] @ W.T
+        z /= root
+        zs.append(z)
+        hs.append(act(z))
+    root_L = math.sqrt(a.shape[0])
+    f = hs[-1] @ a / root_L
+    sq = float(a @ a) + sum(float(np.vdot(W, W)) for W in weights)
+    penalty = 0.5 * weight_decay * sq / n_params
+    if task == "regression":
+        res = f - y
+        loss = 0.5 * float(res @ res) / n
+        r = res / n  # dloss/df
+    else:
+        m = y * f
+        loss = float(np.mean(np.logaddexp(0.0, -m)))
+        r = -y * expit(-m) / n
+    objective = loss + penalty
+    if not with_grad:
+        return objective, None, None
+    c = weight_decay / n_params
+    grad_a = hs[-1].T @ r / root_L + c * a
+    G = np.multiply.outer(r, a / root_L)  # dloss/dh^L, n x d_L
+    grads = [None] * len(weights)
+    for ell in range(len(weights) - 1, -1, -1):
+        D = G * activation_derivative(act, zs[ell], hs[ell + 1])  # dloss/dz^{l}
+        grads[ell] = D.T @ hs[ell] / roots[ell] + c * weights[ell]
+        if ell > 0:
+            G = D @ weights[ell] / roots[ell]
+    return objective, grads, grad_a
+
+
+def objective_and_gradient(
+    X,
+    y,
+    weights: Sequence[np.ndarray],
+    readout,
+    activation: str | Activation,
+    *,
+    gain: float = 1.0,
+    task: str = "regression",
+    weight_decay: float = 1e-3,
+) -> tuple[float, list[np.ndarray], np.ndarray]:
+    """The objective ``R`` of the module docstring and its gradient by backpropagation.
+
+    Returns ``(R, [dR/dW^1, ..., dR/dW^L], dR/da)``, each gradient of its parameter's shape.
+    Validates its inputs like :func:`train_student`.
+    """
+    task = _check_task(task)
+    weight_decay = _check_real("weight_decay", weight_decay, positive=False)
+    act = _differentiable(get_activation(activation, gain))
+    X = _check_design(X)
+    weights = [np.asarray(W, dtype=np.float64) for W in weights]
+    if not weights:
+        raise ValueError("weights must hold at least one layer")
+    widths = (weights[0].shape[1] if weights[0].ndim == 2 else -1,) + tuple(W.shape[0] for W in weights)
+    for ell, W in enumerate(weights, start=1):
+        if W.ndim != 2 or W.shape[1] != widths[ell - 1]:
+            raise ValueError(f"W^{ell} has shape {W.shape}, expected ({W.shape[0]}, {widths[ell - 1]})")
+    if X.shape[1] != widths[0]:
+        raise ValueError(f"X must have shape (n, {widths[0]}), got {X.shape}")
+    a = _check_vector("readout", readout, widths[-1], "d_L, the last width")
+    y = _check_labels(y, X.shape[0], task)
+    return _objective_and_gradient(X, y, weights, a, act, task, weight_decay, parameter_count(widths))
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """The outcome of :func:`train_student`.
+
+    ``network`` holds the trained ``W^1..W^L`` (with the activation) and ``readout`` the trained
+    ``a``. ``losses[k]`` is the training objective ``R`` (data loss + penalty) after ``k``
+    gradient steps, so ``losses[0]`` is at initialisation and ``len(losses) = epochs + 1``.
+    ``converged`` says whether the stopping rule on the relative change was met before the
+    epoch budget ran out; ``epochs`` is the number of steps taken.
+    """
+
+    network: DeepNetwork
+    readout: np.ndarray
+    losses: np.ndarray
+    converged: bool
+    epochs: int
+
+
+def train_student(
+    X,
+    y,
+    widths: Sequence[int],
+    activation: str | Callable[[np.ndarray], np.ndarray] | Activation,
+    gain: float,
+    rng: np.random.Generator,
+    *,
+    task: str = "regression",
+    weight_decay: float = 1e-3,
+    learning_rate: float = 0.1,
+    epochs: int = 2000,
+    tol: float = 1e-9,
+    init_scale: float = 1.0,
+    progress: bool = False,
+) -> TrainingResult:
+    """Train the student of the module docstring by full-batch gradient descent on ``R``.
+
+    ``widths = (d_0, d_1, ..., d_L)`` in the convention of :func:`deepgep.data.sample_network`
+    (``d_0`` must equal ``X.shape[1]``); ``activation`` and ``gain`` as in
+    :func:`deepgep.activations.get_activation`, restricted to the built-ins. Initialisation:
+    ``W^1, ..., W^L`` then ``a`` with i.i.d. ``N(0, init_scale^2)`` entries drawn from ``rng`` in
+    that order (the order of :func:`deepgep.data.sample_teacher`). Each epoch is one step
+    ``theta <- theta - learning_rate * grad R``. Training stops after ``epochs`` steps or as soon
+    as ``|R_{k-1} - R_k| / |R_{k-1}| < tol`` (then ``converged`` is True).
+
+    Raises ``ValueError`` on an unknown task, a negative or non-finite ``weight_decay``, a
+    non-positive ``learning_rate`` or ``init_scale``, ``epochs < 0``, ``tol < 0``, a user callable
+    activation (no ``phi'``), widths not matching ``X``, ``y`` of the wrong length or (for
+    classification) not in ``{-1, +1}``; ``TypeError`` if ``rng`` is not a
+    ``numpy.random.Generator``; ``FloatingPointError`` if the objective becomes non-finite
+    (gradient descent diverged: use a smaller ``learning_rate``).
+    """
+    task = _check_task(task)
+    weight_decay = _check_real("weight_decay", weight_decay, positive=False)
+    learning_rate = _check_real("learning_rate", learning_rate, positive=True)
+    init_scale = _check_real("init_scale", init_scale, positive=True)
+    tol = _check_real("tol", tol, positive=False)
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+    act = _differentiable(get_activation(activation, gain))
+    rng = _check_generator(rng)
+    w = _check_widths(widths)
+    X = _check_design(X)
+    if X.shape[1] != w[0]:
+        raise ValueError(f"widths[0] = d_0 = {w[0]} must equal the number of columns of X, {X.shape[1]}")
+    y = _check_labels(y, X.shape[0], task)
+    n_params = parameter_count(w)
+
+    weights = [init_scale * rng.standard_normal((w[ell], w[ell - 1])) for ell in range(1, len(w))]
+    a = init_scale * rng.standard_normal(w[-1])
+
+    def evaluate(with_grad: bool):
+        with np.errstate(over="ignore", invalid="ignore"):
+            R, gW, ga = _objective_and_gradient(X, y, weights, a, act, task, weight_decay, n_params, with_grad)
+        if not math.isfinite(R) or (with_grad and not (np.all(np.isfinite(ga)) and
+                                                       all(np.all(np.isfinite(g)) for g in gW))):
+            raise FloatingPointError(
+                f"the training objective became non-finite after {len(losses) - 1} epochs "
+                f"(learning_rate={learning_rate}); gradient descent diverged, try a smaller learning_rate"
+            )
+        return R, gW, ga
+
+    losses: list[float] = []
+    R, gW, ga = evaluate(with_grad=epochs > 0)
+    losses.append(R)
+    converged = False
+    bar = tqdm(total=int(epochs), desc="train_student", disable=not progress, leave=False)
+    try:
+        for k in range(1, int(epochs) + 1):
+            for W, g in zip(weights, gW):
+                W -= learning_rate * g
+            a -= learning_rate * ga
+            R_prev = R
+            R, gW, ga = evaluate(with_grad=k < epochs)
+            losses.append(R)
+            bar.update(1)
+            if progress and k % 50 == 0:
+                bar.set_postfix(objective=f"{R:.3e}")
+            if abs(R_prev - R) < tol * max(abs(R_prev), np.finfo(float).tiny):
+                converged = True
+                break
+    finally:
+        bar.close()
+    return TrainingResult(DeepNetwork(tuple(weights), act), a, np.asarray(losses), converged, len(losses) - 1)
+
+
+def student_predict(result: TrainingResult, X) -> np.ndarray:
+    """``f(x) = a . h^L(x) / sqrt(d_L)`` for each row of ``X`` (length ``n``), with the hidden
+    layers computed by :func:`deepgep.data.forward`."""
+    if not isinstance(result, TrainingResult):
+        raise TypeError(f"result must be a TrainingResult, got {type(result).__name__}")
+    X = _check_design(X)
+    d0 = result.network.widths[0]
+    if X.shape[1] != d0:
+        raise ValueError(f"X must have shape (n, {d0}), got {X.shape}")
+    (hL,) = forward(result.network, X, keep_all=False)
+    return hL @ result.readout / math.sqrt(result.readout.shape[0])
