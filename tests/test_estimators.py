@@ -204,3 +204,39 @@ def test_gamp_linear_channel_is_ridge_at_lambda_star(asymptotic_runs):
     assert _relative(w, ridge(data.X, data.y, LAM_STAR)) < 1e-6
     # and the bare call returns the same vector
     np.testing.assert_array_equal(gamp_estimate(data.X, data.y, channel, ETA0, n_iter=2000, tol=1e-13), w)
+
+
+def test_logistic_regression_matches_a_direct_minimisation():
+    """scikit-learn's solution equals an independent L-BFGS minimisation of the documented
+    objective sum log(1 + exp(-y x.w/sqrt(d))) + lam |w|^2 / 2 (both converged to 1e-10)."""
+    from scipy.optimize import minimize
+
+    from deepgep.estimators import logistic_regression
+
+    rng = np.random.default_rng(11)
+    n, d, lam = 120, 15, 0.7
+    X = rng.standard_normal((n, d))
+    y = np.where(X @ rng.standard_normal(d) + 0.5 * rng.standard_normal(n) >= 0, 1.0, -1.0)
+    F = X / np.sqrt(d)
+
+    def objective(w):
+        m = y * (F @ w)
+        value = np.sum(np.logaddexp(0.0, -m)) + 0.5 * lam * w @ w
+        grad = -F.T @ (y / (1.0 + np.exp(m))) + lam * w
+        return value, grad
+
+    direct = minimize(objective, np.zeros(d), jac=True, method="L-BFGS-B",
+                      options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 10_000}).x
+    w = logistic_regression(X, y, lam)
+    np.testing.assert_allclose(w, direct, rtol=1e-5, atol=1e-7)
+    assert np.linalg.norm(objective(w)[1]) < 1e-6
+
+
+def test_logistic_regression_bad_input():
+    from deepgep.estimators import logistic_regression
+
+    X = np.random.default_rng(0).standard_normal((10, 3))
+    with pytest.raises(ValueError):
+        logistic_regression(X, np.linspace(-1, 1, 10), 1.0)
+    with pytest.raises(ValueError):
+        logistic_regression(X, np.ones(10), 0.0)

@@ -277,3 +277,20 @@ def test_library_monte_carlo_check(name, gain):
         assert mc.rho_se[ell - 1] == pytest.approx(math.sqrt(var_st / n), rel=0.05)
     again = monte_carlo_coefficients(c, n, np.random.default_rng(11))
     np.testing.assert_array_equal(again.sigma, mc.sigma)
+
+
+def test_depth_profile_equals_the_composition_and_sigma():
+    from deepgep.layers import depth_profile, equivalent_glm, indistinguishable_depth
+
+    prof = depth_profile("tanh", 6, gain=2.0)
+    for L in range(1, 7):
+        glm = equivalent_glm(layer_coefficients("tanh", L, gain=2.0))
+        # gamma0 as sigma_L - eta0^2 vs the composition's sum of eps: same number, other sums
+        assert prof["eta0^2"][L - 1] == pytest.approx(glm.kappa, rel=1e-13)
+        assert prof["gamma0"][L - 1] == pytest.approx(glm.gamma0, rel=1e-12)
+    assert np.all(np.diff(prof["signal_fraction"]) < 0)  # each layer adds noise
+    assert prof["signal_fraction"][1] == pytest.approx(0.409095 / (0.409095 + 0.152506), abs=2e-6)
+    assert indistinguishable_depth(prof, 0.99) == 1
+    assert indistinguishable_depth(prof, 1e-9) is None
+    with pytest.raises(ValueError):
+        indistinguishable_depth(prof, 1.5)

@@ -190,3 +190,32 @@ __all__ = [
     "classification_error",
     "gamp_estimate",
 ]
+
+
+def logistic_regression(X, y, lam: float, *, tol: float = 1e-10, max_iter: int = 10_000) -> np.ndarray:
+    """L2-regularised logistic regression (scikit-learn, not hand-written) in the book's scale:
+    ``w = argmin sum_mu log(1 + exp(-y_mu x_mu.w / sqrt(d))) + (lam / 2) |w|^2``, labels ``+-1``,
+    no intercept; predictions ``x.w / sqrt(d)`` as for :func:`ridge`. scikit-learn minimises
+    ``C sum loss + |w|^2 / 2`` on the features ``X / sqrt(d)``, so ``C = 1 / lam``.
+
+    Raises ``ValueError`` on ``lam <= 0``, labels other than ``+-1`` or non-convergence."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    X = _check_design(X)
+    n, d = X.shape
+    y = _check_vector("y", y, n, "one label per row")
+    if not np.all(np.abs(y) == 1.0):
+        raise ValueError("logistic regression needs labels in {-1, +1}")
+    lam = _check_lambda(lam)
+    model = LogisticRegression(C=1.0 / lam, fit_intercept=False, tol=tol, max_iter=max_iter,
+                               solver="lbfgs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            model.fit(X / math.sqrt(d), y)
+        except ConvergenceWarning as exc:
+            raise ValueError(f"logistic regression did not converge in {max_iter} iterations: {exc}") from None
+    return model.coef_.ravel().copy()

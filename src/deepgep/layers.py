@@ -221,3 +221,32 @@ def equivalent_glm(coefficients: LayerCoefficients, rho: float = 1.0, eps: float
     eta.setflags(write=False)
     gamma.setflags(write=False)
     return EquivalentGLM(coefficients, rho, eps, eta, gamma)
+
+
+def depth_profile(
+    activation: str | Callable[[np.ndarray], np.ndarray] | Activation,
+    max_depth: int,
+    gain: float = 1.0,
+) -> dict[str, np.ndarray]:
+    """``eta0^2``, ``gamma0`` and the signal fraction ``eta0^2 / (eta0^2 + gamma0)`` of the
+    equivalent GLM for depths ``1..max_depth`` (readout gain 1, no readout noise), from one run
+    of the recursion: the part of the label variance a linear model can ever explain.
+    ``eta0^2 + gamma0 = sigma_L``."""
+    coef = layer_coefficients(activation, max_depth, gain=gain)
+    out = {"depth": np.arange(1, max_depth + 1), "eta0^2": np.empty(max_depth), "gamma0": np.empty(max_depth)}
+    for L in range(1, max_depth + 1):
+        eta0_sq = float(np.prod(coef.rho[:L] ** 2))
+        out["eta0^2"][L - 1] = eta0_sq
+        out["gamma0"][L - 1] = coef.sigma[L] - eta0_sq
+    out["signal_fraction"] = out["eta0^2"] / (out["eta0^2"] + out["gamma0"])
+    return out
+
+
+def indistinguishable_depth(profile: dict[str, np.ndarray], threshold: float) -> int | None:
+    """The smallest depth whose signal fraction is below ``threshold`` (``None`` if no depth of
+    the profile reaches it): beyond it a linear model explains less than ``threshold`` of the
+    label variance, i.e. the network looks like noise to any learner in the proportional regime."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+    below = np.flatnonzero(profile["signal_fraction"] < threshold)
+    return int(profile["depth"][below[0]]) if below.size else None
