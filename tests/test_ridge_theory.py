@@ -86,3 +86,23 @@ def test_bad_input():
         ridge_regression_error(KAPPA, -0.1, 2.0, 1.0)
     with pytest.raises(ValueError):
         ridge_classification_error(0.0, 0.1, 2.0, 1.0)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0, 6.0])
+def test_optimal_ridge_classification_is_optimal_and_not_better_than_bayes(alpha):
+    """The optimised penalty beats a grid of others, and no estimator beats Bayes: the Bayes
+    classification error of the same GLM (state evolution, sign channel) is a lower bound."""
+    from deepgep.channels import make_channel
+    from deepgep.ridge_theory import optimal_ridge_classification
+    from deepgep.state_evolution import solve
+
+    lam, err = optimal_ridge_classification(KAPPA, GAMMA0, alpha)
+    # ridge sees the labels' linear part b z plus uncorrelated noise of variance 1 - b^2 kappa:
+    # its optimal penalty is that linear channel's lambda* = (1 - b^2 kappa) / (b^2 kappa), any alpha
+    b2k = 2 * KAPPA / (math.pi * (KAPPA + GAMMA0))
+    assert lam == pytest.approx((1 - b2k) / b2k, rel=1e-6)
+    for other in np.logspace(-3, 2, 11):
+        assert err <= ridge_classification_error(KAPPA, GAMMA0, alpha, other) + 1e-12
+    channel = make_channel("sign", gamma0=GAMMA0)
+    bayes = channel.bayes_test_error(KAPPA, solve(channel, KAPPA, alpha).q)
+    assert bayes <= err + 1e-12

@@ -76,3 +76,19 @@ def ridge_classification_error(kappa: float, noise: float, alpha: float, lam: fl
     m, Q = ridge_overlaps(kappa, alpha, lam, b, 1.0 - b * b * kappa)
     c = math.sqrt(kappa) * m / math.sqrt(Q * (kappa + noise))
     return math.acos(max(-1.0, min(1.0, c))) / math.pi
+
+
+#: Search interval of the optimal ridge penalty (log10 lambda).
+_LOG_LAMBDA_RANGE = (-6.0, 4.0)
+
+
+def optimal_ridge_classification(kappa: float, noise: float, alpha: float) -> tuple[float, float]:
+    """``(lam_opt, error)``: the ridge penalty minimising :func:`ridge_classification_error`
+    (bounded scalar minimisation in ``log10 lam`` over ``[1e-6, 1e4]``, to 1e-10 in the log)."""
+    from scipy.optimize import minimize_scalar
+
+    res = minimize_scalar(lambda t: ridge_classification_error(kappa, noise, alpha, 10.0**t),
+                          bounds=_LOG_LAMBDA_RANGE, method="bounded", options={"xatol": 1e-10})
+    if not res.success:
+        raise RuntimeError(f"optimal ridge penalty not found: {res.message}")
+    return 10.0**res.x, float(res.fun)
