@@ -97,11 +97,6 @@ class Activation:
         return self.code != USER_DEFINED
 
     @property
-    def kink_at_zero(self) -> bool:
-        """True for ``relu``, whose expectations need a quadrature split at zero."""
-        return self.code == RELU
-
-    @property
     def satisfies_theorem(self) -> bool:
         """True for the activations covered by Theorem 1 (odd, smooth). ``relu`` is not."""
         return self.odd and self.name != "relu"

@@ -43,12 +43,9 @@ LOG_2PI = math.log(2.0 * math.pi)
 SQRT2 = math.sqrt(2.0)
 #: Below this argument log Phi(t) uses its asymptotic series (relative error < 1e-14 there).
 _LOG_NDTR_SERIES_BELOW = -30.0
-#: Half-line Gauss-Legendre nodes of the one-dimensional channel averages (checked against
-#: scipy.integrate.quad to 1e-12 in tests/test_channels.py).
+#: Half-line Gauss-Legendre nodes of the zeta average of the phase-retrieval channel.
 _AVERAGE_NODES = 200
-#: The integrands of the sign channel are negligible beyond |t| = 40 (e^{-800}).
-_T_CUTOFF = 40.0
-#: Standard-Gaussian cutoff of the averages over zeta (P(|Z| > 12) = 3.6e-33).
+#: Standard-Gaussian cutoff of that average (P(|Z| > 12) = 3.6e-33).
 _ZETA_CUTOFF = 12.0
 
 
