@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 
 def mean_and_error(values: np.ndarray, axis: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -86,5 +87,81 @@ def sample_size_figure(records: dict[int, dict[str, np.ndarray]]) -> Figure:
     right.set_xlabel("$n / d^{2}$")
     right.set_title("off-diagonal nonlinear kernel / $\\varepsilon_1$", fontsize=10)
     right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _errorbars(ax: Axes, x: np.ndarray, values: np.ndarray, label: str, marker: str) -> None:
+    m, se = mean_and_error(values)
+    ax.errorbar(x, m, yerr=se, fmt=marker, ms=5, capsize=3, label=label)
+
+
+def generalisation_figure(theory: dict[str, dict], simulation: dict[str, dict],
+                          plateaus: dict[str, float], lambda_labels: Sequence[str]) -> Figure:
+    """Chapter 4's version of Cui et al.'s figure: one panel per task (``"regression"``,
+    ``"classification"``). ``theory[task]`` from :func:`deepgep.generalisation.regression_theory`
+    or ``classification_theory`` (``bayes``, ``ridge`` with one column per ``lambda_labels``),
+    ``simulation[task]`` from :func:`deepgep.generalisation.estimator_scan` (ridge column 0 is
+    the optimal penalty), ``plateaus[task]`` the large-alpha limit of the Bayes error."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
+    for ax, task in zip(axes, ("regression", "classification")):
+        th, sim = theory[task], simulation[task]
+        ax.plot(th["alpha"], th["bayes"], "k-", lw=2, label="Bayes-optimal (GLM)")
+        for k, lab in enumerate(lambda_labels):
+            ax.plot(th["alpha"], th["ridge"][:, k], lw=1, ls=("--", ":", "-.")[k % 3], label=f"ridge {lab}")
+        ax.axhline(plateaus[task], color="grey", lw=0.8, ls=":", label="plateau")
+        _errorbars(ax, sim["alpha"], sim["ridge"][:, 0, :], "ridge, simulated", "o")
+        if "logistic" in sim:
+            _errorbars(ax, sim["alpha"] * 1.03, sim["logistic"], "logistic, simulated", "s")
+        if sim["network"].size:
+            _errorbars(ax, sim["network_alpha"] * 0.97, sim["network"], "trained network", "^")
+        ax.set_xlabel(r"$\alpha = n/d_0$")
+        ax.set_ylabel("test MSE" if task == "regression" else "test classification error")
+        ax.set_title(task)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def escape_figure(scan: dict[str, np.ndarray]) -> Figure:
+    """Test errors of ridge and the trained network of :func:`deepgep.generalisation.escape_scan`
+    against ``n / d0`` (left) and ``n / d0^2`` (right), one colour per ``d0``; the GLM plateau."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), sharey=True)
+    for i, d0 in enumerate(scan["d0"]):
+        for ax, x in zip(axes, (scan["n"][i] / d0, scan["ratio"])):
+            m, se = mean_and_error(scan["network"][i])
+            ax.errorbar(x, m, yerr=se, marker="^", color=f"C{i}", capsize=3, label=f"network, $d_0$ = {d0}")
+            m, se = mean_and_error(scan["ridge"][i])
+            ax.errorbar(x, m, yerr=se, marker="o", ls="--", color=f"C{i}", capsize=3, label=f"ridge, $d_0$ = {d0}")
+    for ax, lab in zip(axes, (r"$n/d_0$", r"$n/d_0^2$")):
+        ax.axhline(scan["plateau"], color="k", lw=1, ls=":", label=r"GLM plateau $\gamma_0+\Delta$")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(lab)
+    axes[1].set_xticks(scan["ratio"])
+    axes[0].set_ylabel("test MSE")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def depth_figure(rows: dict[str, np.ndarray], threshold: float) -> Figure:
+    """Signal fraction ``eta0^2 / (eta0^2 + gamma0)`` against depth, one panel per activation,
+    one curve per gain (rows of :func:`deepgep.generalisation.depth_activation_table`)."""
+    acts = list(dict.fromkeys(rows["activation"].tolist()))
+    fig, axes = plt.subplots(1, len(acts), figsize=(3.6 * len(acts), 3.2), sharey=True, squeeze=False)
+    for ax, act in zip(axes[0], acts):
+        for g in dict.fromkeys(rows["gain"][rows["activation"] == act].tolist()):
+            sel = (rows["activation"] == act) & (rows["gain"] == g)
+            ax.plot(rows["depth"][sel], rows["signal_fraction"][sel], marker="o", ms=3, label=f"gain {g:g}")
+        ax.axhline(threshold, color="k", lw=0.8, ls=":")
+        ax.set_yscale("log")
+        ax.set_ylim(threshold / 100, 1.5)  # smaller fractions are in the printed table
+        ax.set_title(act)
+        ax.set_xlabel("depth $L$")
+    axes[0][0].set_ylabel(r"$\eta_0^2/(\eta_0^2+\gamma_0)$")
+    axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     return fig
