@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from deepgep.activations import Activation, get_activation
 from deepgep.data import DeepNetwork, _check_widths, forward
+from deepgep.threads import single_threaded_blas
 from deepgep.validation import check_design as _check_design
 from deepgep.validation import check_generator as _check_generator
 from deepgep.validation import check_vector as _check_vector
@@ -219,6 +220,7 @@ class TrainingResult:
     epochs: int
 
 
+@single_threaded_blas
 def train_student(
     X,
     y,
