@@ -19,14 +19,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_hermite.py"
 
 
-def test_quick_benchmark_runs_and_reports():
+def _run_quick(script: Path, timeout: float) -> str:
+    """Run ``script --quick`` in a fresh process; its standard output (it must exit with 0)."""
     env = dict(os.environ)
     env.setdefault("NUMBA_CACHE_DIR", str(ROOT / "_build" / "numba_cache"))
     out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    text = out.stdout
+    return out.stdout
+
+
+def test_quick_benchmark_runs_and_reports():
+    text = _run_quick(SCRIPT, timeout=120)
     ratio = re.search(r"speed ratio quad / numba: ([0-9.]+)x .*\[(PASS|FAIL): expected >= 50x\]", text)
     assert ratio, text
     assert float(ratio.group(1)) > 0
@@ -42,3 +47,16 @@ def test_quick_benchmark_runs_and_reports():
     assert re.search(r"d = 1000, n = 2000, L = 3", text), text
     assert re.search(r"ratio forward / matmuls: [0-9.]+", text), text
     assert re.search(r"peak RSS of the child [0-9.]+ GB", text), text
+
+
+POSTERIOR_SCRIPT = ROOT / "benchmarks" / "bench_posterior.py"
+
+
+def test_quick_posterior_benchmark_runs_and_reports():
+    text = _run_quick(POSTERIOR_SCRIPT, timeout=300)
+    ratio = re.search(r"ratio JAX in NUTS / numpy: ([0-9.]+) \[(PASS|FAIL): expected >= 1\.0\]", text)
+    assert ratio and float(ratio.group(1)) > 0, text
+    rate = re.search(r"JAX inside NUTS:\s+([0-9]+) gradient evaluations/s", text)
+    assert rate and int(rate.group(1)) > 0, text
+    diff = re.search(r"max relative \|JAX - numpy\| gradient difference ([0-9.e+-]+)", text)
+    assert diff and float(diff.group(1)) <= 1e-10, text
