@@ -8,7 +8,15 @@ export NUMBA_CACHE_DIR := $(CURDIR)/$(BUILD)/numba_cache
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test bench clean venv
+.PHONY: book test bench clean venv paper test-browser references
+
+# `make paper CHAPTER=03` (or 3): the chapter's paper-scale preset (the `# paper:` values of its
+# parameters cell), executed by papermill into _build/paper/, with a progress bar.
+CHAPTER ?=
+# The browser test drives Debian's Chromium; `make test` runs it only if this file exists.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 venv: $(STAMP)
 
@@ -25,6 +33,20 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+paper: $(STAMP)
+	@test -n "$(CHAPTER)" || { echo "usage: make paper CHAPTER=03" >&2; exit 2; }
+	$(BIN)/python -m deepgep.presets $(CHAPTER) --preset paper --output-dir $(BUILD)/paper
+
+# The browser test alone (book built from the stored outputs, served on 127.0.0.1, every page
+# opened in headless Chromium); installs Chromium with apt first if it is missing.
+test-browser: $(STAMP)
+	test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+	$(BIN)/python -m pytest tests/test_browser.py
+
+# Rewrite tests/reference/*.json from the current library (review `git diff tests/reference`).
+references: $(STAMP)
+	$(BIN)/python -m pytest tests -m reference --update-references
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

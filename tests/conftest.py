@@ -1,4 +1,9 @@
-"""Shared fixtures of the unit tests.
+"""Shared fixtures and hooks of the test suite.
+
+Fixtures: ``mp_gauss`` (30-digit Gaussian expectations) and ``reference`` (arrays stored under
+``tests/reference/``, rewritten by ``pytest --update-references``). Hooks: the ``browser`` and
+``rerun`` markers, figures compared by nbval through the hash of their PNG, and a table of the
+time spent per notebook and per test file at the end of the run.
 
 The compiled kernels of deepgep are cached by numba in ``_build/numba_cache`` (the Makefile
 exports ``NUMBA_CACHE_DIR``); set the same default here, before any test module imports numba,
@@ -7,6 +12,9 @@ so that a bare ``pytest`` run reuses the cache instead of recompiling.
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -47,3 +55,165 @@ def mp_gauss():
         return float(value)
 
     return expectation
+
+
+# ---- options and markers ----------------------------------------------------------------------
+
+#: Reference data of figures and tables too large to print (see README, "Reference data").
+REFERENCE_DIR = ROOT / "tests" / "reference"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-references", action="store_true", default=False,
+        help="rewrite tests/reference/*.json from the current results instead of comparing")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "browser: builds the book and opens every page in headless Chromium "
+        "(skipped when /usr/bin/chromium is missing; `make test-browser` installs it)")
+    config.addinivalue_line(
+        "markers", "rerun: executes a chapter with papermill (about half a minute)")
+    config.addinivalue_line(
+        "markers", "reference: compares with tests/reference/ (set on every test using the "
+                   "`reference` fixture; `make references` reruns them with --update-references)")
+    config.pluginmanager.register(_Timings(), "deepgep-timings")
+    config.pluginmanager.register(_Collection(), "deepgep-collection")
+
+
+# ---- reference data ---------------------------------------------------------------------------
+
+
+class Reference:
+    """Named arrays stored as JSON under ``tests/reference/``, compared with a stated tolerance.
+
+    ``check(name, data, rtol=..., atol=...)`` compares every array of ``data`` with the stored
+    ``tests/reference/<name>.json`` by ``numpy.testing.assert_allclose``. With
+    ``pytest --update-references`` it writes the file instead (with the tolerance, for the
+    reader of the diff) and the test passes; review the diff before keeping it.
+    """
+
+    def __init__(self, directory: Path, update: bool):
+        self.directory = directory
+        self.update = update
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{name}.json"
+
+    def check(self, name: str, data: dict, *, rtol: float, atol: float = 0.0) -> None:
+        import numpy as np
+
+        arrays = {key: np.asarray(value, dtype=np.float64) for key, value in data.items()}
+        path = self.path(name)
+        if self.update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            payload = {"rtol": rtol, "atol": atol,
+                       "data": {key: value.tolist() for key, value in arrays.items()}}
+            path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf8")
+            return
+        if not path.is_file():
+            pytest.fail(f"no reference data {os.path.relpath(path, ROOT)}: create it with "
+                        "`pytest --update-references` and review it")
+        stored = json.loads(path.read_text(encoding="utf8"))["data"]
+        assert set(stored) == set(arrays), (
+            f"{path.name}: stored keys {sorted(stored)} != computed keys {sorted(arrays)}; "
+            "rerun with --update-references if the change is intended")
+        for key, value in arrays.items():
+            np.testing.assert_allclose(
+                value, np.asarray(stored[key], dtype=np.float64), rtol=rtol, atol=atol,
+                err_msg=f"{path.name}[{key!r}] differs from the reference "
+                        "(--update-references rewrites it if the change is intended)")
+
+
+@pytest.fixture
+def reference(request) -> Reference:
+    """The :class:`Reference` store; ``--update-references`` switches it to writing."""
+    return Reference(REFERENCE_DIR, request.config.getoption("--update-references"))
+
+
+# ---- figures in nbval: compared by the hash of their PNG ------------------------------------
+
+
+def _hash_figures(outputs):
+    """Copies of ``outputs`` whose PNG images are replaced by their sha256 digest."""
+    hashed = []
+    for out in outputs:
+        data = out.get("data") if hasattr(out, "get") else None
+        if data and "image/png" in data:
+            out = copy.deepcopy(out)
+            digest = hashlib.sha256(str(out["data"]["image/png"]).encode()).hexdigest()
+            out["data"]["image/png"] = f"PNG with sha256 {digest}"
+        hashed.append(out)
+    return hashed
+
+
+def _compare_figures_too(item) -> None:
+    """Make an nbval cell compare its figures as well as its text.
+
+    nbval skips images by default. Matplotlib's Agg backend writes identical PNG bytes for
+    identical data (no time stamp in the file), so two executions of a chapter must give
+    identical figures; comparing their hashes with the stored ones is the reproducibility test
+    of the figures at no extra cost (nbval executes every notebook anyway).
+    """
+    parent = item.parent
+    skip = tuple(k for k in parent.skip_compare if k != "image/png")
+    original = item.compare_outputs
+
+    def compare_outputs(test, ref, skip_compare=None):
+        return original(_hash_figures(test), _hash_figures(ref), skip_compare=skip_compare or skip)
+
+    item.compare_outputs = compare_outputs
+
+
+class _Collection:
+    """Marks the tests using ``reference``; makes nbval cells compare figures. A plugin
+    registered in :func:`pytest_configure`, so that it sees the notebooks' items too."""
+
+    def pytest_collection_modifyitems(self, config, items):
+        for item in items:
+            if "reference" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.reference)
+            if type(item).__name__ == "IPyNbCell" and hasattr(item.parent, "skip_compare"):
+                _compare_figures_too(item)
+
+
+# ---- time per notebook and per test file ------------------------------------------------------
+
+
+class _Timings:
+    """Sums the duration of every test (setup, call, teardown) per notebook and per test file.
+
+    Registered as a plugin in :func:`pytest_configure`: a hook defined directly in this
+    conftest would only see the items under ``tests/``, not the nbval items of ``notebooks/``.
+    """
+
+    def __init__(self):
+        self.durations: dict[str, list] = {}
+
+    def pytest_runtest_logreport(self, report):
+        entry = self.durations.setdefault(report.nodeid.split("::", 1)[0], [0.0, 0])
+        entry[0] += report.duration
+        if report.when == "call":
+            entry[1] += 1
+
+    def pytest_terminal_summary(self, terminalreporter):
+        """The table, slowest first within notebooks and within test files, with totals."""
+        if not self.durations:
+            return
+        groups: dict[str, dict] = {"notebook": {}, "test file": {}}
+        for path, (seconds, count) in self.durations.items():
+            groups["notebook" if path.endswith(".ipynb") else "test file"][path] = (seconds, count)
+        write = terminalreporter.write_line
+        terminalreporter.write_sep("=", "time per notebook and per test file")
+        width = max(len(p) for p in self.durations) + 2
+        for kind, rows in groups.items():
+            if not rows:
+                continue
+            write(f"{kind.ljust(width)}  {'items':>5}  {'seconds':>8}")
+            for path, (seconds, count) in sorted(rows.items(), key=lambda kv: -kv[1][0]):
+                write(f"{path.ljust(width)}  {count:>5}  {seconds:>8.1f}")
+            total = sum(s for s, _ in rows.values())
+            count = sum(c for _, c in rows.values())
+            write(f"{('all ' + kind + 's').ljust(width)}  {count:>5}  {total:>8.1f}")

@@ -62,9 +62,24 @@ def _copy_mathjax(app, exception) -> None:
             shutil.copy2(src, target)
 
 
+def _drop_duplicate_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Keep each script once. Sphinx 7.4 lists the inline scripts of some extensions twice on
+    every page; sphinx-thebe's ``const THEBE_JS_URL`` declared twice is a script error in the
+    browser (tests/test_browser.py fails on console errors)."""
+    seen, unique = set(), []
+    for js in context.get("script_files", []):
+        attrs = tuple(sorted((k, str(v)) for k, v in js.attributes.items() if k != "priority"))
+        key = (js.filename or "", attrs)
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
 def setup(app):
     app.setup_extension("sphinx.ext.mathjax")
     app.add_config_value("offline_mathjax_bundle", "tex-svg-full.js", "html", [str])
     app.connect("config-inited", _use_local_mathjax)
     app.connect("build-finished", _copy_mathjax)
+    app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}

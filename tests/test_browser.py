@@ -1,0 +1,298 @@
+"""The book as a reader sees it: every page opened in headless Chromium, with the network off.
+
+The book is built from the notebooks' stored outputs (execution off: nbval already checks that
+the stored outputs are what a fresh execution prints) into ``_build/browser/``, unless
+``_build/html`` is newer than every source, in which case that build is used. It is served on
+127.0.0.1 (``DEEPGEP_BOOK_HTML=<folder>`` serves another build) and every page of ``_toc.yml``
+is opened; a request to any other host is aborted and fails the test. On every page: MathJax has typeset every formula (no TeX error, no raw ``$$``
+or ``\\(`` left in the prose), every image has loaded, every citation links to an entry of the
+bibliography page, no citation is unresolved, and the console shows no error. Screenshots of
+two chapters are saved under ``_build/screenshots/``.
+
+Runs where Chromium is installed at ``/usr/bin/chromium`` (or ``$CHROMIUM``);
+``make test-browser`` installs it with apt and runs this file alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+BUILD = ROOT / "_build"
+SCREENSHOTS = BUILD / "screenshots"
+#: How many chapters get a full-page screenshot (the issue asks for two).
+N_SCREENSHOTS = 2
+#: Milliseconds a page may take to load and typeset its formulas on a busy 2-core machine.
+PAGE_TIMEOUT_MS = 60_000
+#: Sources whose change makes a previous ``_build/html`` stale.
+SOURCES = ["_toc.yml", "_config.yml", "notebooks/*.ipynb", "book/*.md", "book/*.bib",
+           "book/_ext/*.py"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason=f"Chromium not found at {CHROMIUM}: `make test-browser` installs "
+                              "it (apt-get install chromium) and runs the browser test"),
+]
+
+CITE_ROLE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]*)`")
+#: TeX left in the prose after MathJax ran: display or inline delimiters, environments.
+RAW_TEX = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|\$[^$\s][^$\n]{0,80}\$")
+
+
+# ---- the pages ----------------------------------------------------------------------------
+
+
+def toc_pages() -> list[str]:
+    """Every page of _toc.yml (the root first), as source paths without extension."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
+    pages = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                pages.append(node["file"])
+            for key, value in node.items():
+                if key != "file":
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return [str(Path(p).with_suffix("")) for p in pages]
+
+
+def _source(page: str) -> Path:
+    for suffix in (".ipynb", ".md"):
+        if (ROOT / page).with_suffix(suffix).is_file():
+            return (ROOT / page).with_suffix(suffix)
+    raise FileNotFoundError(page)
+
+
+def stored_figures(page: str) -> int:
+    """The number of PNG figures stored in a notebook page (0 for a markdown page)."""
+    path = _source(page)
+    if path.suffix != ".ipynb":
+        return 0
+    cells = json.loads(path.read_text(encoding="utf8"))["cells"]
+    return sum("image/png" in out.get("data", {})
+               for c in cells if c["cell_type"] == "code" for out in c.get("outputs", []))
+
+
+def cites(page: str) -> bool:
+    path = _source(page)
+    text = path.read_text(encoding="utf8")
+    if path.suffix == ".ipynb":
+        cells = json.loads(text)["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return bool(CITE_ROLE.search(text))
+
+
+# ---- build and serve ----------------------------------------------------------------------
+
+
+def _newest_source() -> float:
+    return max(p.stat().st_mtime for pattern in SOURCES for p in ROOT.glob(pattern))
+
+
+def _build_from_stored_outputs() -> Path:
+    """jupyter-book with execution off, into _build/browser/_build/html."""
+    out = BUILD / "browser"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+    config["execute"]["execute_notebooks"] = "off"
+    # local extension folders are resolved against the config file's folder
+    config["sphinx"]["local_extensions"] = {
+        name: str((ROOT / path).resolve()) for name, path in config["sphinx"]["local_extensions"].items()}
+    (out / "_config.yml").write_text(yaml.safe_dump(config), encoding="utf8")
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT),
+           "--config", str(out / "_config.yml"), "--path-output", str(out), "-n", "--keep-going"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    html = out / "_build" / "html"
+    assert done.returncode == 0 and (html / "index.html").is_file(), (
+        f"book build failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return html
+
+
+@pytest.fixture(scope="module")
+def html_dir() -> Path:
+    """``$DEEPGEP_BOOK_HTML`` if set, else a fresh ``_build/html``, else a build from the stored
+    outputs."""
+    given = os.environ.get("DEEPGEP_BOOK_HTML")
+    if given:
+        assert (Path(given) / "index.html").is_file(), f"DEEPGEP_BOOK_HTML={given} has no index.html"
+        return Path(given)
+    fresh = BUILD / "html"
+    if (fresh / "index.html").is_file() and (fresh / "index.html").stat().st_mtime > _newest_source():
+        return fresh
+    return _build_from_stored_outputs()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(html_dir):
+    """``html_dir`` served on 127.0.0.1 (a free port); yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield chromium
+        chromium.close()
+
+
+# ---- what a page looks like to a reader ----------------------------------------------------
+
+_WAIT_FOR_MATHJAX = """async () => {
+    if (!window.MathJax || !MathJax.startup) return false;
+    await MathJax.startup.promise;
+    return true;
+}"""
+
+_INSPECT = """async () => {
+    const images = await Promise.all(Array.from(document.images).map(async (img) => {
+        img.loading = "eager";
+        try { await img.decode(); } catch (e) { }
+        return {src: img.getAttribute("src"), width: img.naturalWidth};
+    }));
+    const math = Array.from(document.querySelectorAll(".math"));
+    const prose = document.querySelector("main") || document.body;
+    const clone = prose.cloneNode(true);
+    clone.querySelectorAll("pre, code, .highlight, mjx-container, script, style, .cell_output")
+         .forEach((e) => e.remove());
+    return {
+        images: images,
+        math: math.length,
+        typeset: math.filter((e) => e.querySelector("mjx-container")).length,
+        texErrors: document.querySelectorAll("mjx-merror, [data-mjx-error]").length,
+        prose: clone.textContent,
+        citations: Array.from(document.querySelectorAll("a[href*='bibliography.html#']"))
+                        .map((a) => a.getAttribute("href").split("#")[1]),
+        citationLabels: Array.from(document.querySelectorAll("a[href*='bibliography.html#']"))
+                        .map((a) => a.textContent.trim()),
+        anchors: Array.from(document.querySelectorAll(".citation[id]")).map((e) => e.id),
+    };
+}"""
+
+
+def _open(browser, url: str, screenshot: Path | None = None) -> dict:
+    """Load ``url`` with every non-local request aborted; what the page shows, and its problems."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    external: list[str] = []
+
+    def route(r):
+        host = urlparse(r.request.url).hostname
+        if host == "127.0.0.1":
+            r.continue_()
+        else:
+            external.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 else None)
+    try:
+        page.goto(url, wait_until="load", timeout=PAGE_TIMEOUT_MS)
+        has_mathjax = page.evaluate(_WAIT_FOR_MATHJAX)
+        found = page.evaluate(_INSPECT)
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+    finally:
+        context.close()
+    found.update(problems=problems, external=external, mathjax=has_mathjax)
+    return found
+
+
+@pytest.fixture(scope="module")
+def bibliography_anchors(browser, server) -> set[str]:
+    found = _open(browser, server + "book/bibliography.html")
+    assert found["anchors"], "the bibliography page lists no entry"
+    return set(found["anchors"])
+
+
+PAGES = toc_pages()
+SHOT = [p for p in PAGES if p.startswith("notebooks/")][:N_SCREENSHOTS]
+
+
+def _defects(page: str, found: dict, bibliography_anchors: set[str]) -> list[str]:
+    """Everything a reader would see wrong on ``page``, as messages (empty if none)."""
+    defects = []
+    if found["external"]:
+        defects.append(f"requests outside 127.0.0.1: {found['external']}")
+    defects += found["problems"]  # console errors, page errors, failed requests, HTTP errors
+    # math: every formula typeset by the bundled MathJax, without TeX errors or raw TeX left
+    if found["math"] and not found["mathjax"]:
+        defects.append(f"{found['math']} formulas but MathJax did not load")
+    if found["typeset"] != found["math"]:
+        defects.append(f"{found['math'] - found['typeset']} of {found['math']} formulas not typeset")
+    if found["texErrors"]:
+        defects.append(f"{found['texErrors']} TeX errors")
+    raw = RAW_TEX.findall(found["prose"])
+    if raw:
+        defects.append(f"raw TeX left in the text: {raw[:5]}")
+    # figures: every image loads, and every figure stored in the notebook is on the page
+    broken = [img["src"] for img in found["images"] if img["width"] == 0]
+    if broken:
+        defects.append(f"images that do not load: {broken}")
+    figures = sum("_images/" in (img["src"] or "") for img in found["images"])
+    if figures != stored_figures(page):
+        defects.append(f"{figures} figures on the page, {stored_figures(page)} in the notebook")
+    # bibliography: citations resolve to entries of the bibliography page
+    if cites(page) and not found["citations"]:
+        defects.append("the page cites papers but has no link to the bibliography")
+    missing = sorted(set(found["citations"]) - bibliography_anchors)
+    if missing:
+        defects.append(f"citations pointing to no bibliography entry: {missing}")
+    unresolved = [label for label in found["citationLabels"] if "?" in label or not label]
+    if unresolved or "??" in found["prose"]:
+        defects.append(f"unresolved citations: {unresolved}")
+    return defects
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_offline(page, browser, server, bibliography_anchors):
+    shot = SCREENSHOTS / f"{Path(page).name}.png" if page in SHOT else None
+    found = _open(browser, server + page + ".html", shot)
+    defects = _defects(page, found, bibliography_anchors)
+    assert not defects, f"{page}:\n  " + "\n  ".join(defects)
+    if shot is not None:
+        assert shot.stat().st_size > 10_000, f"screenshot {shot} is (nearly) empty"
