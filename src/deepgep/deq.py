@@ -46,11 +46,19 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 from scipy import stats
 
-from deepgep.activations import ERF, LINEAR, RELU, SIN, TANH, Activation, apply_builtin, get_activation
-from deepgep.hermite import gaussian_expectation, rule_for
+from deepgep.activations import ERF, RELU, SIN, TANH, Activation, get_activation
+from deepgep.hermite import gaussian_expectation
+from deepgep.kernels import (  # noqa: F401  (the kernel map of a layer is shared with renormalisation)
+    _check_method,
+    _kernel_map,
+    check_gram as _gram,
+    erf_kernel,
+    kernel_map,
+    relu_kernel,
+    sin_kernel,
+)
 
 #: Default tolerance of the kernel fixed point (max-norm of one update, relative to max |S|).
 KERNEL_TOLERANCE = 1e-12
@@ -65,7 +73,6 @@ ANDERSON_MEMORY = 5
 #: doubles = 32 MiB, so that the experiments stay modest on a small machine.
 BATCH_ENTRIES = 2**22
 #: Activations with a closed-form kernel map.
-_CLOSED_FORMS = frozenset({ERF, RELU, SIN, LINEAR})
 
 
 class ContractionError(ValueError):
@@ -104,15 +111,6 @@ def _positive(value: float, name: str, allow_zero: bool = False) -> float:
     return v
 
 
-def _gram(S: np.ndarray, name: str = "S") -> np.ndarray:
-    S = np.asarray(S, dtype=np.float64)
-    if S.ndim != 2 or S.shape[0] != S.shape[1] or not np.all(np.isfinite(S)):
-        raise ValueError(f"{name} must be a finite square matrix, got shape {S.shape}")
-    if np.any(np.diag(S) < 0.0) or not np.allclose(S, S.T, rtol=1e-12, atol=1e-14):
-        raise ValueError(f"{name} must be symmetric with a non-negative diagonal")
-    return S
-
-
 def _inputs(X: np.ndarray) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1 or not np.all(np.isfinite(X)):
@@ -140,109 +138,6 @@ def input_kernel(X: np.ndarray, sigma_u: float) -> np.ndarray:
     """``Sigma1 = sigma_u^2 X X^T / d``, the covariance of the injection ``U x`` (rows of X)."""
     X = _inputs(X)
     return (_positive(sigma_u, "sigma_u") ** 2 / X.shape[1]) * (X @ X.T)
-
-
-def erf_kernel(S: np.ndarray, gain: float = 1.0) -> np.ndarray:
-    """Williams' arcsine kernel: ``E erf(g u) erf(g u') = (2/pi) arcsin(2g^2 S_xx' /
-    sqrt((1 + 2g^2 S_xx)(1 + 2g^2 S_x'x')))`` for ``(u, u') ~ N(0, S)``."""
-    return _erf(_gram(S), float(gain))
-
-
-def _erf(S: np.ndarray, gain: float) -> np.ndarray:
-    a = 2.0 * gain * gain
-    d = 1.0 + a * np.diag(S)
-    r = np.clip(a * S / np.sqrt(np.outer(d, d)), -1.0, 1.0)
-    return (2.0 / math.pi) * np.arcsin(r)
-
-
-def relu_kernel(S: np.ndarray, gain: float = 1.0) -> np.ndarray:
-    """Arc-cosine kernel of degree one: ``E relu(g u) relu(g u') = g^2 sqrt(S_xx S_x'x')
-    (sin t + (pi - t) cos t) / (2 pi)`` with ``cos t = S_xx' / sqrt(S_xx S_x'x')``."""
-    return _relu(_gram(S), float(gain))
-
-
-def _relu(S: np.ndarray, gain: float) -> np.ndarray:
-    s = np.sqrt(np.diag(S))
-    norm = np.outer(s, s)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.where(norm > 0.0, S / np.where(norm > 0.0, norm, 1.0), 0.0)
-    t = np.arccos(np.clip(c, -1.0, 1.0))
-    return (gain * gain / (2.0 * math.pi)) * norm * (np.sin(t) + (math.pi - t) * np.cos(t))
-
-
-def sin_kernel(S: np.ndarray, gain: float = 1.0) -> np.ndarray:
-    """``E sin(g u) sin(g u') = exp(-g^2 (S_xx + S_x'x') / 2) sinh(g^2 S_xx')``."""
-    return _sin(_gram(S), float(gain))
-
-
-def _sin(S: np.ndarray, gain: float) -> np.ndarray:
-    g2 = gain * gain
-    dg = np.diag(S)
-    return np.exp(-0.5 * g2 * (dg[:, None] + dg[None, :])) * np.sinh(g2 * S)
-
-
-@njit(cache=True)
-def _pairwise_builtin(code, gain, S, x, w):
-    """``E phi(u_i) phi(u_j)`` for all pairs, ``u ~ N(0, S)``: 1-D rule on the diagonal, tensor
-    rule after the Cholesky change of variables off it (as :func:`deepgep.hermite.activation_kernel`)."""
-    p = S.shape[0]
-    m = x.size
-    K = np.empty((p, p))
-    fa = np.empty(m)
-    for i in range(p):
-        a = math.sqrt(S[i, i])
-        diag = 0.0
-        for k in range(m):
-            fa[k] = apply_builtin(code, gain, a * x[k])
-            diag += w[k] * fa[k] * fa[k]
-        K[i, i] = diag
-        for j in range(i + 1, p):
-            b = S[i, j] / a if a > 0.0 else 0.0
-            c = math.sqrt(max(S[j, j] - b * b, 0.0))
-            total = 0.0
-            for k in range(m):
-                inner = 0.0
-                bx = b * x[k]
-                for q in range(m):
-                    inner += w[q] * apply_builtin(code, gain, bx + c * x[q])
-                total += w[k] * fa[k] * inner
-            K[i, j] = total
-            K[j, i] = total
-    return K
-
-
-def kernel_map(S: np.ndarray, activation: str | Activation, method: str = "auto",
-               n_nodes: int | None = None) -> np.ndarray:
-    """``E phi(u) phi(u')`` for every pair of a centred Gaussian vector ``u ~ N(0, S)``.
-
-    ``method="closed"`` uses the closed form (erf, relu, sin, linear), ``"quadrature"`` the
-    compiled tensor rule of :mod:`deepgep.hermite` (any built-in; ``n_nodes`` as there), and
-    ``"auto"`` the closed form when there is one.
-    """
-    act = _builtin(activation)
-    _check_method(method, act)
-    return _kernel_map(_gram(S), act, method, n_nodes)
-
-
-def _check_method(method: str, act: Activation) -> None:
-    if method not in ("auto", "closed", "quadrature"):
-        raise ValueError(f"method must be 'auto', 'closed' or 'quadrature', got {method!r}")
-    if method == "closed" and act.code not in _CLOSED_FORMS:
-        raise ValueError(f"no closed-form kernel for {act.name!r}; use method='quadrature'")
-
-
-def _kernel_map(S: np.ndarray, act: Activation, method: str, n_nodes: int | None) -> np.ndarray:
-    """:func:`kernel_map` without the checks (called in the fixed-point loops)."""
-    if method == "quadrature" or (method == "auto" and act.code not in _CLOSED_FORMS):
-        x, w = rule_for(n_nodes)
-        return _pairwise_builtin(act.code, act.gain, np.ascontiguousarray(S), x, w)
-    if act.code == ERF:
-        return _erf(S, act.gain)
-    if act.code == RELU:
-        return _relu(S, act.gain)
-    if act.code == SIN:
-        return _sin(S, act.gain)
-    return act.gain**2 * S
 
 
 def derivative_second_moment(activation: str | Activation, variances: np.ndarray) -> np.ndarray:

@@ -21,8 +21,8 @@ import math
 import numpy as np
 from numba import njit
 
-from deepgep.activations import Activation
-from deepgep.hermite import gaussian_moments, normalized_hermite_table
+from deepgep.activations import ERF, LINEAR, RELU, SIN, Activation, apply_builtin, get_activation
+from deepgep.hermite import gaussian_moments, normalized_hermite_table, rule_for
 
 #: Most terms of Mehler's series that :func:`conjugate_kernel` will use.
 MAX_MEHLER_TERMS = 400
@@ -107,3 +107,134 @@ def linearised_kernel(G: np.ndarray, rho: float, eps: float) -> np.ndarray:
     out = (rho * rho) * G
     out[np.diag_indices_from(out)] += max(eps, 0.0)
     return out
+
+
+# --- the kernel map of one layer on a whole covariance matrix (NNGP, DEQ) ----------------------
+
+#: Activations whose two-point kernel has a closed form here.
+_CLOSED_FORMS = frozenset({ERF, RELU, SIN, LINEAR})
+
+
+def check_gram(S: np.ndarray, name: str = "S") -> np.ndarray:
+    """``S`` as a finite, symmetric float64 matrix with a non-negative diagonal (a covariance)."""
+    S = np.asarray(S, dtype=np.float64)
+    if S.ndim != 2 or S.shape[0] != S.shape[1] or not np.all(np.isfinite(S)):
+        raise ValueError(f"{name} must be a finite square matrix, got shape {S.shape}")
+    if np.any(np.diag(S) < 0.0) or not np.allclose(S, S.T, rtol=1e-12, atol=1e-14):
+        raise ValueError(f"{name} must be symmetric with a non-negative diagonal")
+    return S
+
+
+def _builtin_activation(activation: str | Activation) -> Activation:
+    act = get_activation(activation)
+    if not act.is_builtin:
+        raise ValueError(f"the kernel map supports the built-in activations only, got {act.name!r}")
+    return act
+
+
+def erf_kernel(S: np.ndarray, gain: float = 1.0) -> np.ndarray:
+    """Williams' arcsine kernel: ``E erf(g u) erf(g u') = (2/pi) arcsin(2g^2 S_xx' /
+    sqrt((1 + 2g^2 S_xx)(1 + 2g^2 S_x'x')))`` for ``(u, u') ~ N(0, S)``."""
+    return _erf(check_gram(S), float(gain))
+
+
+def _erf(S: np.ndarray, gain: float) -> np.ndarray:
+    a = 2.0 * gain * gain
+    d = 1.0 + a * np.diag(S)
+    r = np.clip(a * S / np.sqrt(np.outer(d, d)), -1.0, 1.0)
+    return (2.0 / math.pi) * np.arcsin(r)
+
+
+def relu_kernel(S: np.ndarray, gain: float = 1.0) -> np.ndarray:
+    """Arc-cosine kernel of degree one: ``E relu(g u) relu(g u') = g^2 sqrt(S_xx S_x'x')
+    (sin t + (pi - t) cos t) / (2 pi)`` with ``cos t = S_xx' / sqrt(S_xx S_x'x')``."""
+    return _relu(check_gram(S), float(gain))
+
+
+def _relu(S: np.ndarray, gain: float) -> np.ndarray:
+    s = np.sqrt(np.diag(S))
+    norm = np.outer(s, s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.where(norm > 0.0, S / np.where(norm > 0.0, norm, 1.0), 0.0)
+    t = np.arccos(np.clip(c, -1.0, 1.0))
+    return (gain * gain / (2.0 * math.pi)) * norm * (np.sin(t) + (math.pi - t) * np.cos(t))
+
+
+def sin_kernel(S: np.ndarray, gain: float = 1.0) -> np.ndarray:
+    """``E sin(g u) sin(g u') = exp(-g^2 (S_xx + S_x'x') / 2) sinh(g^2 S_xx')``."""
+    return _sin(check_gram(S), float(gain))
+
+
+def _sin(S: np.ndarray, gain: float) -> np.ndarray:
+    g2 = gain * gain
+    dg = np.diag(S)
+    return np.exp(-0.5 * g2 * (dg[:, None] + dg[None, :])) * np.sinh(g2 * S)
+
+
+@njit(cache=True)
+def _pairwise_builtin(code, gain, S, x, w):
+    """``E phi(u_i) phi(u_j)`` for all pairs, ``u ~ N(0, S)``: 1-D rule on the diagonal, tensor
+    rule after the Cholesky change of variables off it (as :func:`deepgep.hermite.activation_kernel`)."""
+    p = S.shape[0]
+    m = x.size
+    K = np.empty((p, p))
+    fa = np.empty(m)
+    for i in range(p):
+        a = math.sqrt(S[i, i])
+        diag = 0.0
+        for k in range(m):
+            fa[k] = apply_builtin(code, gain, a * x[k])
+            diag += w[k] * fa[k] * fa[k]
+        K[i, i] = diag
+        for j in range(i + 1, p):
+            b = S[i, j] / a if a > 0.0 else 0.0
+            c = math.sqrt(max(S[j, j] - b * b, 0.0))
+            total = 0.0
+            for k in range(m):
+                inner = 0.0
+                bx = b * x[k]
+                for q in range(m):
+                    inner += w[q] * apply_builtin(code, gain, bx + c * x[q])
+                total += w[k] * fa[k] * inner
+            K[i, j] = total
+            K[j, i] = total
+    return K
+
+
+def kernel_map(S: np.ndarray, activation: str | Activation, method: str = "auto",
+               n_nodes: int | None = None, rule: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``E phi(u) phi(u')`` for every pair of a centred Gaussian vector ``u ~ N(0, S)``.
+
+    ``method="closed"`` uses the closed form (erf, relu, sin, linear), ``"quadrature"`` the
+    compiled tensor rule of :mod:`deepgep.hermite` (any built-in; ``n_nodes`` as there, or an
+    explicit 1-D ``rule = (nodes, weights)`` for the standard Gaussian), and ``"auto"`` the
+    closed form when there is one. Used by :mod:`deepgep.deq` (the kernel fixed point) and
+    :mod:`deepgep.renormalisation` (the NNGP kernel).
+    """
+    act = _builtin_activation(activation)
+    _check_method(method, act)
+    return _kernel_map(check_gram(S), act, method, n_nodes, rule)
+
+
+def _check_method(method: str, act: Activation) -> None:
+    if method not in ("auto", "closed", "quadrature"):
+        raise ValueError(f"method must be 'auto', 'closed' or 'quadrature', got {method!r}")
+    if method == "closed" and act.code not in _CLOSED_FORMS:
+        raise ValueError(f"no closed-form kernel for {act.name!r}; use method='quadrature'")
+
+
+def _kernel_map(S: np.ndarray, act: Activation, method: str, n_nodes: int | None,
+                rule: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """:func:`kernel_map` without the checks (called in the fixed-point loops)."""
+    if method == "quadrature" or (method == "auto" and act.code not in _CLOSED_FORMS):
+        x, w = rule_for(n_nodes) if rule is None else rule
+        return _pairwise_builtin(act.code, act.gain, np.ascontiguousarray(S), x, w)
+    if act.code == ERF:
+        return _erf(S, act.gain)
+    if act.code == RELU:
+        return _relu(S, act.gain)
+    if act.code == SIN:
+        return _sin(S, act.gain)
+    return act.gain**2 * S
+
+

@@ -33,16 +33,16 @@ i.e. iff ``r < 1``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 from scipy.linalg import cho_factor, cho_solve, eigh
 from scipy.optimize import brentq
 
 from deepgep.activations import ERF, LINEAR, RELU, Activation, get_activation
-from deepgep.hermite import _product_kernel_builtin, split_legendre_rule
+from deepgep.hermite import split_legendre_rule
+from deepgep.kernels import erf_kernel, kernel_map, relu_kernel  # noqa: F401  (shared kernel map)
 from deepgep.layers import layer_coefficients
 from deepgep.threads import single_threaded_blas
 
@@ -78,68 +78,25 @@ def _check_gram(G: np.ndarray) -> np.ndarray:
     return G
 
 
-def erf_kernel(G: np.ndarray, gain: float = 1.0) -> np.ndarray:
-    """``E erf(g u) erf(g v)`` for ``(u, v)`` with covariance ``G`` (Williams' arcsine kernel):
-    ``(2/pi) arcsin(2 g^2 G_uv / sqrt((1 + 2 g^2 G_uu)(1 + 2 g^2 G_vv)))``."""
-    G = _check_gram(G)
-    g2 = 2.0 * gain * gain
-    d = 1.0 + g2 * np.diag(G)
-    arg = g2 * G / np.sqrt(np.outer(d, d))
-    return (2.0 / math.pi) * np.arcsin(np.clip(arg, -1.0, 1.0))
-
-
-def relu_kernel(G: np.ndarray, gain: float = 1.0) -> np.ndarray:
-    """``E relu(g u) relu(g v)``, the degree-1 arc-cosine kernel of Cho and Saul:
-    ``g^2 sqrt(G_uu G_vv) (sin t + (pi - t) cos t) / (2 pi)``, ``cos t = G_uv / sqrt(G_uu G_vv)``."""
-    G = _check_gram(G)
-    norms = np.sqrt(np.outer(np.diag(G), np.diag(G)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos_t = np.where(norms > 0, G / np.where(norms > 0, norms, 1.0), 0.0)
-    t = np.arccos(np.clip(cos_t, -1.0, 1.0))
-    return gain * gain * norms * (np.sin(t) + (math.pi - t) * np.cos(t)) / (2.0 * math.pi)
-
-
-@njit(cache=True)
-def _pairwise_quadrature(code, gain, G, x, w):
-    n = G.shape[0]
-    K = np.empty((n, n))
-    for i in range(n):
-        for j in range(i, n):
-            s12 = G[i, j]
-            bound = math.sqrt(G[i, i] * G[j, j])
-            s12 = min(max(s12, -bound), bound)
-            K[i, j] = _product_kernel_builtin(code, gain, G[i, i], s12, G[j, j], x, w)
-            K[j, i] = K[i, j]
-    return K
-
-
 def quadrature_kernel(
     G: np.ndarray, activation: Activation, n_nodes: int = KERNEL_QUADRATURE_NODES
 ) -> np.ndarray:
     """``E phi(u) phi(v)`` for every pair of a covariance ``G``, by the compiled 2-D tensor rule
-    of :mod:`deepgep.hermite` (split Gauss-Legendre, ``n_nodes`` per half-line, after the
-    Cholesky change of variables), any built-in activation. Spectrally accurate for smooth
-    activations; for relu (a kink) only algebraically: use :func:`relu_kernel`."""
-    G = _check_gram(G)
-    if not activation.is_builtin:
-        raise ValueError(f"quadrature_kernel needs a built-in activation, got {activation.name!r}")
-    x, w = split_legendre_rule(int(n_nodes), KERNEL_QUADRATURE_CUTOFF)
-    return _pairwise_quadrature(activation.code, activation.gain, np.ascontiguousarray(G), x, w)
+    of :func:`deepgep.kernels.kernel_map` with a split Gauss-Legendre rule (``n_nodes`` per
+    half-line, cut at ``KERNEL_QUADRATURE_CUTOFF``), any built-in activation. Spectrally accurate
+    for smooth activations; for relu (a kink) only algebraically: use :func:`relu_kernel`."""
+    return kernel_map(G, activation, "quadrature",
+                      rule=split_legendre_rule(int(n_nodes), KERNEL_QUADRATURE_CUTOFF))
 
 
-def kernel_map(G: np.ndarray, activation: Activation, method: str = "auto") -> np.ndarray:
-    """One layer of the NNGP recursion, ``G -> E phi(u) phi(v)``, ``(u, v) ~ N(0, G)``.
-
-    ``method``: ``"closed"`` (erf, relu, linear only), ``"quadrature"`` or ``"auto"`` (closed form
-    when there is one)."""
+def _layer_map(G: np.ndarray, activation: Activation, method: str) -> np.ndarray:
+    """One layer of the NNGP recursion, ``G -> E phi(u) phi(v)``: closed form when there is one
+    (``method="auto"``), else this module's quadrature rule."""
     if method not in ("auto", "closed", "quadrature"):
         raise ValueError(f"method must be 'auto', 'closed' or 'quadrature', got {method!r}")
-    closed = {ERF: erf_kernel, RELU: relu_kernel, LINEAR: lambda G, g: g * g * _check_gram(G)}
-    if method == "quadrature" or (method == "auto" and activation.code not in closed):
+    if method == "quadrature" or (method == "auto" and activation.code not in (ERF, RELU, LINEAR)):
         return quadrature_kernel(G, activation)
-    if activation.code not in closed:
-        raise ValueError(f"no closed-form kernel for {activation.name!r}; use method='quadrature'")
-    return closed[activation.code](G, activation.gain)
+    return kernel_map(G, activation, "closed")
 
 
 def _per_layer(value: float | Sequence[float], depth: int, name: str) -> tuple[float, ...]:
@@ -180,7 +137,7 @@ def nngp_kernel(
     act = get_activation(activation, gain)
     G = variances[0] * (X @ X.T) / X.shape[1]
     for ell in range(int(depth)):
-        K = kernel_map(G, act, method)
+        K = _layer_map(G, act, method)
         if ell + 1 < depth:
             G = variances[ell + 1] * K
     return K
