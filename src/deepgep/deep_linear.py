@@ -54,7 +54,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import digamma, gammaln, loggamma, ndtr, polygamma
 
-from deepgep.validation import check_generator
+from deepgep.validation import check_generator, check_real
 
 #: Half-width of the grid of ``ln s`` in standard deviations of ``ln s`` (the right tail decays
 #: doubly exponentially; the left one, like ``exp(N y / 2)``, gets a wider grid when needed).
@@ -117,20 +117,11 @@ def _check_depth(depth: int) -> int:
 
 
 def _check_nonneg(name: str, value: float) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(v) or v < 0.0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return v
+    return check_real(name, value, positive=False)
 
 
 def _check_positive(name: str, value: float) -> float:
-    v = _check_nonneg(name, value)
-    if v == 0.0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return v
+    return check_real(name, value, positive=True)
 
 
 # --- the law of the scale s ----------------------------------------------------------------------

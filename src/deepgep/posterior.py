@@ -50,6 +50,7 @@ from deepgep.layers import equivalent_glm, layer_coefficients
 from deepgep.state_evolution import check_alpha, gaussian_closed_form
 from deepgep.validation import check_design as _check_design
 from deepgep.validation import check_generator as _check_generator
+from deepgep.validation import check_real
 from deepgep.validation import check_vector as _check_vector
 
 #: Activations with a JAX implementation (the built-ins of :mod:`deepgep.activations`).
@@ -79,13 +80,7 @@ def _jax():
 
 
 def _positive(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return v
+    return check_real(name, value, positive=True)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from deepgep.data import DeepNetwork, _check_widths, forward
 from deepgep.threads import single_threaded_blas
 from deepgep.validation import check_design as _check_design
 from deepgep.validation import check_generator as _check_generator
+from deepgep.validation import check_real as _check_real
 from deepgep.validation import check_vector as _check_vector
 
 #: ``task`` values of :func:`train_student`.
@@ -109,16 +110,6 @@ def _check_task(task: str) -> str:
     if key not in TASKS:
         raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
     return key
-
-
-def _check_real(name: str, value, *, positive: bool) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(v) or v < 0.0 or (positive and v == 0.0):
-        raise ValueError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, got {value!r}")
-    return v
 
 
 def _check_labels(y, n: int, task: str) -> np.ndarray:

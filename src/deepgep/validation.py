@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -32,4 +34,16 @@ def check_vector(name: str, v, size: int, what: str) -> np.ndarray:
         raise ValueError(f"{name} must have shape ({size},) to match X ({what}), got {v.shape}")
     if not np.all(np.isfinite(v)):
         raise ValueError(f"{name} contains non-finite values")
+    return v
+
+
+def check_real(name: str, value, *, positive: bool) -> float:
+    """``value`` as a finite float, ``>= 0`` (or ``> 0`` with ``positive``); a ``ValueError``
+    naming ``name`` otherwise."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(v) or v < 0.0 or (positive and v == 0.0):
+        raise ValueError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, got {value!r}")
     return v
