@@ -8,7 +8,7 @@ export NUMBA_CACHE_DIR := $(CURDIR)/$(BUILD)/numba_cache
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test bench clean venv paper test-browser references
+.PHONY: book test bench clean venv paper test-browser references chromium
 
 # `make paper CHAPTER=03` (or 3): the chapter's paper-scale preset (the `# paper:` values of its
 # parameters cell), executed by papermill into _build/paper/, with a progress bar.
@@ -27,8 +27,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
+# Executions come from jupyter-cache (_build/.jupyter_cache, `execute_notebooks: cache`): a chapter
+# runs only if its code cells changed, if the library changed (book/_ext/execution_cache.py
+# empties the cache) or if it is not cached yet; `make test` caches every notebook that nbval
+# reproduced (tests/conftest.py). --all gives Sphinx a fresh environment: every page is read and
+# every warning checked again at every build (Sphinx's own incremental build would not repeat the
+# warnings of an unchanged page); reading the cached pages takes seconds.
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	@test -f $(BUILD)/html/index.html && echo "book written to $(BUILD)/html/index.html"
 
 test: $(STAMP)
@@ -36,12 +42,16 @@ test: $(STAMP)
 
 paper: $(STAMP)
 	@test -n "$(CHAPTER)" || { echo "usage: make paper CHAPTER=03" >&2; exit 2; }
-	$(BIN)/python -m deepgep.presets $(CHAPTER) --preset paper --output-dir $(BUILD)/paper
+	$(BIN)/python -m deepgep.support.presets $(CHAPTER) --preset paper --output-dir $(BUILD)/paper
+
+# Debian's Chromium (about 80 MB with its libraries) for the browser test, if it is missing.
+# .ci/run calls it before `make test`: under CI=true a missing browser fails the browser test.
+chromium:
+	test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
 # The browser test alone (book built from the stored outputs, served on 127.0.0.1, every page
 # opened in headless Chromium); installs Chromium with apt first if it is missing.
-test-browser: $(STAMP)
-	test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+test-browser: $(STAMP) chromium
 	$(BIN)/python -m pytest tests/test_browser.py
 
 # Rewrite tests/reference/*.json from the current library (review `git diff tests/reference`).

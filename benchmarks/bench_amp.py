@@ -1,6 +1,6 @@
 """Benchmark of one GAMP iteration against the two BLAS matrix-vector products it contains.
 
-deepgep.amp.gamp (scalar-variance GAMP, sign channel of SCIENCE.md's tanh(2x) example:
+deepgep.simulate.amp.gamp (scalar-variance GAMP, sign channel of the book's tanh(2x) example:
 noise 0.152506, kappa 0.409095) at n = 8000, d = 4000 (``--quick``: n = 2000, d = 1000). One
 iteration is one ``X @ v``, one ``X.T @ u`` (gemv on the transposed view, no copy) and O(n + d)
 elementwise work (the channel's g_out, the denoiser, the tracked overlaps), so its time should
@@ -34,8 +34,8 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "_build" / "numba_cache"))
 
 import numpy as np  # noqa: E402
 
-from deepgep.amp import gamp  # noqa: E402
-from deepgep.channels import SignChannel  # noqa: E402
+from deepgep.simulate.amp import gamp  # noqa: E402
+from deepgep.theory.channels import SignChannel  # noqa: E402
 
 NOISE, KAPPA = 0.152506, 0.409095
 EXPECTED_RATIO = 1.5

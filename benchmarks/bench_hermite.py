@@ -116,7 +116,7 @@ def cold_compile_seconds() -> dict[str, float]:
     code = (
         "import json, time\n"
         "t0 = time.perf_counter()\n"
-        "from deepgep.layers import layer_coefficients\n"
+        "from deepgep.theory.layers import layer_coefficients\n"
         "t1 = time.perf_counter()\n"
         f"layer_coefficients('tanh', {DEPTH}, gain={GAIN})\n"
         "t2 = time.perf_counter()\n"
@@ -132,9 +132,14 @@ def cold_compile_seconds() -> dict[str, float]:
 
 def bench_quadrature(quick: bool) -> tuple[bool, bool]:
     """Return (accurate, fast_enough)."""
-    from deepgep.activations import get_activation
-    from deepgep.hermite import layer_recursion, SPLIT_RULE_CUTOFF, SPLIT_RULE_NODES, gaussian_moments
-    from deepgep.layers import layer_coefficients
+    from deepgep.theory.activations import get_activation
+    from deepgep.theory.quadrature import (
+        layer_recursion,
+        SPLIT_RULE_CUTOFF,
+        SPLIT_RULE_NODES,
+        gaussian_moments,
+    )
+    from deepgep.theory.layers import layer_coefficients
 
     print(f"== 1. layer recursion: tanh({GAIN:g} x), depth {DEPTH} (9 Gaussian integrals) ==")
     t0 = time.perf_counter()
@@ -212,7 +217,7 @@ def _current_rss_bytes() -> int:
 
 def forward_child(d: int, n: int, depth: int, repeat: int) -> dict[str, float]:
     """Runs in its own process: timings and memory of one forward pass size."""
-    from deepgep.data import forward, gaussian_inputs, sample_network
+    from deepgep.simulate.networks import forward, gaussian_inputs, sample_network
 
     small = sample_network((8, 8), "tanh", np.random.default_rng(1), gain=GAIN)
     t0 = time.perf_counter()

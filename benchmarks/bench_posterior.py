@@ -1,6 +1,6 @@
 """Benchmark of the log-posterior gradient that drives Chapter 5's NUTS sampler.
 
-deepgep.posterior: the log-posterior (*) of a deep network (all W^l and a unknown, Gaussian
+deepgep.simulate.posterior: the log-posterior (*) of a deep network (all W^l and a unknown, Gaussian
 priors, Gaussian likelihood) of widths (d0, d0, d0), phi = tanh(2x), n = 2 d0 samples, at
 d0 = 60 (``--quick``: d0 = 30). Three rates, in gradient evaluations per second, measured in the
 same run, interleaved, best of several repeats:
@@ -32,12 +32,12 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "_build" / "numba_cache"))
 
 import numpy as np  # noqa: E402
 
-from deepgep.data import deep_teacher_sample  # noqa: E402
-from deepgep.posterior import (  # noqa: E402
+from deepgep.simulate.teachers import deep_teacher_sample  # noqa: E402
+from deepgep.simulate.nuts import sample_posterior
+from deepgep.simulate.posterior import (
     NetworkPrior,
     jax_gradient_function,
     numpy_log_posterior_and_gradient,
-    sample_posterior,
 )
 
 EXPECTED_RATIO = 1.0

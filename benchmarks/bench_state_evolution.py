@@ -1,7 +1,7 @@
 """Benchmark of the state-evolution solver (a script, not a test; `make bench` runs it).
 
 Problem: the Bayes-optimal curve of the reference deep model (tanh(2x), L = 2: the sign channel
-with kappa = eta0^2 = 0.409095 and noise gamma0 = 0.152506, SCIENCE.md sections 3-4) on 1000
+with kappa = eta0^2 = 0.409095 and noise gamma0 = 0.152506, book eq-composition) on 1000
 alpha points in (0, 7] (``--quick``: 100), fixed-point tolerance 1e-10, warm starts along the grid.
 
 Timed (compilation excluded by a warm-up; the compilation itself is timed in a fresh process with
@@ -60,7 +60,7 @@ INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def reference_model() -> tuple[float, float]:
-    from deepgep.layers import equivalent_glm, layer_coefficients
+    from deepgep.theory.layers import equivalent_glm, layer_coefficients
 
     glm = equivalent_glm(layer_coefficients("tanh", 2, gain=2.0))
     return glm.kappa, glm.gamma0
@@ -129,7 +129,7 @@ def chain(mean_g2, kappa: float, alphas: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def deepgep_single_branch(channel, kappa: float, alphas: np.ndarray) -> tuple[np.ndarray, int]:
-    from deepgep.state_evolution import iterate
+    from deepgep.theory.state_evolution import iterate
 
     qs, total, q = np.empty(alphas.size), 0, UNINFORMED_START
     for i, a in enumerate(alphas):
@@ -140,7 +140,7 @@ def deepgep_single_branch(channel, kappa: float, alphas: np.ndarray) -> tuple[np
 
 
 def deepgep_curve(channel, kappa: float, alphas: np.ndarray) -> dict:
-    from deepgep.state_evolution import bayes_optimal_curve
+    from deepgep.theory.state_evolution import bayes_optimal_curve
 
     return bayes_optimal_curve(channel, kappa, alphas, tol=TOL)
 
@@ -160,8 +160,8 @@ def cold_compile_seconds() -> dict[str, float]:
     code = (
         "import json, time\n"
         "t0 = time.perf_counter()\n"
-        "from deepgep.channels import SignChannel\n"
-        "from deepgep.state_evolution import bayes_optimal_curve\n"
+        "from deepgep.theory.channels import SignChannel\n"
+        "from deepgep.theory.state_evolution import bayes_optimal_curve\n"
         "t1 = time.perf_counter()\n"
         "ch = SignChannel(0.152506)\n"
         "ch.mean_g_out_squared(0.409095, 0.5); ch.psi_out(0.409095, 0.5)\n"
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n_points, n_quad, repeat = (100, 10, 3) if args.quick else (1000, 50, 5)
 
-    from deepgep.channels import make_channel
+    from deepgep.theory.channels import make_channel
 
     kappa, gamma0 = reference_model()
     channel = make_channel("sign", gamma0)

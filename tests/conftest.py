@@ -1,9 +1,15 @@
 """Shared fixtures and hooks of the test suite.
 
-Fixtures: ``mp_gauss`` (30-digit Gaussian expectations) and ``reference`` (arrays stored under
-``tests/reference/``, rewritten by ``pytest --update-references``). Hooks: the ``browser`` and
-``rerun`` markers, figures compared by nbval through the hash of their PNG, and a table of the
-time spent per notebook and per test file at the end of the run.
+The unit tests mirror the library: ``tests/<floor>/test_<module>.py`` tests
+``src/deepgep/<floor>/<module>.py`` (floors theory, simulate, chapters, support); the book-level
+tests are the ``tests/test_*.py`` files. This conftest applies to every subfolder.
+
+Fixtures: ``mp_gauss`` (30-digit Gaussian expectations), ``reference`` (arrays stored under
+``tests/reference/``, rewritten by ``pytest --update-references``) and ``sphere_inputs`` (the
+inputs of the deep-equilibrium tests of tests/theory, tests/simulate and tests/chapters). Hooks:
+the ``browser`` and ``rerun`` markers, figures compared by nbval through the hash of their PNG,
+the notebooks that nbval reproduced stored in the book's execution cache, and a table of the time
+spent per notebook and per test file at the end of the run.
 
 The compiled kernels of deepgep are cached by numba in ``_build/numba_cache`` (the Makefile
 exports ``NUMBA_CACHE_DIR``); set the same default here, before any test module imports numba,
@@ -15,6 +21,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -57,6 +64,19 @@ def mp_gauss():
     return expectation
 
 
+@pytest.fixture(scope="session")
+def sphere_inputs():
+    """``sphere_inputs(p, d, seed=0)``: ``p`` standard Gaussian inputs of dimension ``d``, each
+    rescaled to norm ``sqrt(d)`` (shared by the deep-equilibrium tests of three floors)."""
+    import numpy as np
+
+    def make(p: int, d: int, seed: int = 0):
+        X = np.random.default_rng(seed).standard_normal((p, d))
+        return X * (math.sqrt(d) / np.linalg.norm(X, axis=1, keepdims=True))
+
+    return make
+
+
 # ---- options and markers ----------------------------------------------------------------------
 
 #: Reference data of figures and tables too large to print (see README, "Reference data").
@@ -81,6 +101,7 @@ def pytest_configure(config):
                    "`reference` fixture; `make references` reruns them with --update-references)")
     config.pluginmanager.register(_Timings(), "deepgep-timings")
     config.pluginmanager.register(_Collection(), "deepgep-collection")
+    config.pluginmanager.register(_BookCache(config), "deepgep-book-cache")
 
 
 # ---- reference data ---------------------------------------------------------------------------
@@ -217,3 +238,103 @@ class _Timings:
             total = sum(s for s, _ in rows.values())
             count = sum(c for _, c in rows.values())
             write(f"{('all ' + kind + 's').ljust(width)}  {count:>5}  {total:>8.1f}")
+
+
+# ---- notebooks reproduced by nbval go to the book's execution cache --------------------------
+
+
+def _execution_cache_module():
+    """book/_ext/execution_cache.py, the Sphinx extension that owns the cache, as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "execution_cache", ROOT / "book" / "_ext" / "execution_cache.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _BookCache:
+    """Stores every notebook that nbval has just reproduced in ``_build/.jupyter_cache``, where
+    ``make book`` (``execute_notebooks: cache``) finds it instead of executing the chapter again.
+
+    Why this is sound: nbval executed the notebook top to bottom in a fresh kernel of the same
+    environment and working directory as the book's execution, and every output of every cell
+    (text, errors and figures, the figures by their PNG hash, see above) equals the output stored
+    in the notebook, up to the memory addresses that ``tests/nbval_sanitize.cfg`` hides. So the
+    stored notebook is what the book's own execution would cache. Only a notebook qualifies
+    whose every code cell ran, was compared (strict ``--nbval``, no skip, no ignored output, no
+    expected error) and passed. What is stored is the notebook as nbval read it at collection,
+    and jupyter-cache keys it by its code cells, so a later edit of the file is a cache miss.
+    The library digest of book/_ext/execution_cache.py is taken before the first and after the
+    last test: if the library changed during the run, nothing is stored; otherwise the cache is
+    first emptied unless it belongs to that digest, exactly as the book build does.
+    """
+
+    def __init__(self, config):
+        option = config.option
+        self.active = bool(getattr(option, "nbval", False)) and not getattr(option, "nbval_lax", False)
+        self.digest = None
+        self.notebooks: dict[str, dict] = {}  # node id of the file -> what nbval did with it
+        self.stored: list[str] = []
+        self.problem = ""
+
+    def pytest_sessionstart(self, session):
+        if self.active:
+            try:
+                self.digest = _execution_cache_module().library_hash()
+            except Exception as exc:  # e.g. deepgep not installed: nothing can be cached
+                self.active, self.problem = False, f"no library hash ({exc}): nothing cached"
+
+    def pytest_collection_modifyitems(self, config, items):
+        if not self.active:
+            return
+        for item in items:
+            if type(item).__name__ != "IPyNbCell":
+                continue
+            path = item.nodeid.split("::", 1)[0]
+            entry = self.notebooks.get(path)
+            if entry is None:
+                nb = copy.deepcopy(item.parent.nb)  # as nbval read it, before any cell runs
+                entry = self.notebooks[path] = {
+                    "nb": nb, "cells": sum(c.cell_type == "code" for c in nb.cells),
+                    "passed": 0, "spoiled": False, "seconds": 0.0}
+            options = item.options
+            if options["skip"] or not options["check"] or options["check_exception"]:
+                entry["spoiled"] = True
+
+    def pytest_runtest_logreport(self, report):
+        entry = self.notebooks.get(report.nodeid.split("::", 1)[0])
+        if entry is None:
+            return
+        entry["seconds"] += report.duration
+        if report.failed or report.skipped:
+            entry["spoiled"] = True
+        elif report.when == "call":
+            entry["passed"] += 1
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        proven = {path: e for path, e in self.notebooks.items()
+                  if not e["spoiled"] and e["passed"] == e["cells"] > 0}
+        if not (self.active and proven):
+            return
+        try:
+            module = _execution_cache_module()
+            if module.library_hash() != self.digest:
+                self.problem = "the library changed during the run: no notebook cached"
+                return
+            cache = module.default_cache(ROOT / "_build" / "html")
+            module.sync(cache, self.digest)
+            for path, entry in sorted(proven.items()):
+                module.store(cache, entry["nb"], str(ROOT / path), entry["seconds"])
+                self.stored.append(path)
+        except Exception as exc:  # a cache problem must not hide the test results
+            self.problem = f"caching failed: {exc!r}"
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.stored:
+            terminalreporter.write_line(
+                f"execution cache: {len(self.stored)} notebook(s) reproduced by nbval stored in "
+                "_build/.jupyter_cache; make book reuses them")
+        if self.problem:
+            terminalreporter.write_line(f"execution cache: {self.problem}")

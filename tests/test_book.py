@@ -200,9 +200,31 @@ def test_no_python_domain_roles(page):
 
 def test_config_executes_every_notebook_and_fails_on_errors():
     execute = _load_yaml(CONFIG)["execute"]
-    assert execute["execute_notebooks"] == "force"
+    # executions are cached (jupyter-cache); book/_ext/execution_cache.py ties the cache to the
+    # library, and tests/conftest.py fills the default folder, _build/.jupyter_cache
+    assert execute["execute_notebooks"] == "cache"
+    assert not execute.get("cache"), "conftest.py and the README assume the default cache folder"
     assert execute["allow_errors"] is False
+    assert execute["raise_on_error"] is True
     assert execute.get("timeout", 0) >= 600
+
+
+def test_make_book_reads_every_page_and_fails_on_warnings():
+    """`--all`: a fresh Sphinx environment at every build, so the warnings of unchanged pages are
+    checked again (only the executions are reused)."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf8")
+    recipe = re.search(r"^book:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE).group(1)
+    build = next(line for line in recipe.splitlines() if "jupyter-book build" in line)
+    assert all(flag in build.split() for flag in ("--all", "-W", "-n", "--keep-going")), build
+
+
+def test_config_keeps_the_notebook_download_button():
+    """sphinx-book-theme's download menu offers each chapter's .ipynb (tests/test_browser.py
+    checks it in the built book); nothing may switch it off."""
+    config = _load_yaml(CONFIG)
+    theme = config.get("sphinx", {}).get("config", {}).get("html_theme_options", {})
+    assert theme.get("use_download_button", True) is not False
+    assert config.get("sphinx", {}).get("config", {}).get("html_copy_source", True) is not False
 
 
 def test_config_has_no_launch_buttons_or_network_features():
@@ -223,7 +245,8 @@ def test_config_bibliography_and_extensions():
     assert config["bibtex_bibfiles"] == ["book/references.bib"]
     sphinx = config["sphinx"]
     assert "sphinx_proof" in sphinx["extra_extensions"]
-    assert sphinx["local_extensions"] == {"offline_mathjax": "book/_ext"}
+    assert sphinx["local_extensions"] == {"offline_mathjax": "book/_ext",
+                                          "execution_cache": "book/_ext"}
     assert sphinx["config"]["bibtex_reference_style"] == "author_year"
     assert sphinx["config"]["mathjax3_config"]["tex"]["macros"]
 
@@ -239,3 +262,79 @@ def test_offline_mathjax_finds_its_bundle():
         for part in module._parts(bundle):
             if part != "LICENSE":
                 assert (module.ES5 / part).exists(), f"{part} missing from the mathjax wheel"
+
+
+# ---- the execution cache ------------------------------------------------------------------
+
+
+def _execution_cache():
+    spec = importlib.util.spec_from_file_location(
+        "execution_cache", ROOT / "book" / "_ext" / "execution_cache.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_library_hash_changes_with_any_file_of_the_package_and_with_pyproject(tmp_path, monkeypatch):
+    cache = _execution_cache()
+    package = tmp_path / "fakelib"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("x = 1\n")
+    (package / "sub" / "data.json").write_text("[1]\n")
+    (package / "__pycache__").mkdir()
+    project = tmp_path / "pyproject.toml"
+    project.write_text("[project]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def digest():
+        return cache.library_hash("fakelib", project)
+
+    first = digest()
+    assert digest() == first
+    (package / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"compiled")
+    assert digest() == first, "compiled caches are not the library"
+    (package / "sub" / "data.json").write_text("[2]\n")
+    second = digest()
+    assert second != first, "a data file of the package changed"
+    (package / "sub" / "data.json").rename(package / "sub" / "other.json")
+    assert digest() != second, "a file was renamed"
+    third = digest()
+    project.write_text("[project]\ndependencies = ['numpy==2']\n")
+    assert digest() != third, "pyproject.toml changed"
+
+
+def test_sync_empties_the_cache_only_when_the_library_changed(tmp_path):
+    cache = _execution_cache()
+    folder = tmp_path / ".jupyter_cache"
+    assert cache.sync(folder, "a") is True, "no stamp: the cache is not trusted"
+    (folder / "executed").mkdir()
+    assert cache.sync(folder, "a") is False and (folder / "executed").exists()
+    assert cache.sync(folder, "b") is True and not (folder / "executed").exists()
+    assert (folder / cache.STAMP).read_text().strip() == "b"
+
+
+def test_a_stored_notebook_is_what_the_book_build_finds(tmp_path):
+    """What conftest.py stores after nbval is matched by the lookup MyST-NB's cache mode makes,
+    by the code cells only, and its outputs are merged into the page."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache = _execution_cache()
+    folder = tmp_path / ".jupyter_cache"
+    executed = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("print(1)", execution_count=1, outputs=[
+            nbformat.v4.new_output("stream", name="stdout", text="1\n")]),
+    ])
+    executed.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    cache.sync(folder, "digest")
+    cache.store(folder, executed, "ch.ipynb", 1.0)
+    source = nbformat.from_dict(executed)
+    source.cells[0].source = "# Another title"  # prose changes are no reason to execute again
+    source.cells[1].outputs = []
+    _, merged = get_cache(str(folder)).merge_match_into_notebook(source)
+    assert merged.cells[1].outputs[0]["text"] == "1\n"
+    source.cells[1].source = "print(2)"
+    with pytest.raises(KeyError):
+        get_cache(str(folder)).match_cache_notebook(source)

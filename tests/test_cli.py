@@ -1,4 +1,4 @@
-"""The command line (deepgep.cli): outputs against the library and SCIENCE.md, error handling.
+"""The command line (deepgep.cli): outputs against the library and the book's reference values, error handling.
 
 Most tests call ``main(argv)`` in-process and read stdout/stderr with ``capsys``; two run the
 real entry points (``python -m deepgep`` and the installed ``deepgep`` console script).
@@ -20,7 +20,7 @@ import pytest
 
 from deepgep import cli
 from deepgep.cli import RECORD_KEYS, main, parse_alpha_grid
-from deepgep.state_evolution import gaussian_closed_form
+from deepgep.theory.state_evolution import gaussian_closed_form
 
 TANH2 = ["--activation", "tanh", "--gain", "2", "--depth", "2"]
 EQUIVALENT_KEYS = {"activation", "gain", "depth", "readout_gain", "readout_noise", "sigma", "rho",
@@ -53,7 +53,7 @@ def read_csv(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
 
 
 def test_equivalent_reference_values_of_science_md(capsys):
-    """Cui et al.'s example (SCIENCE.md section 3): eta0^2 = 0.409095, gamma0 = 0.152506."""
+    """Cui et al.'s example (book eq-composition): eta0^2 = 0.409095, gamma0 = 0.152506."""
     doc = run_json(capsys, "equivalent", *TANH2)
     assert set(doc) == EQUIVALENT_KEYS
     assert doc["kappa"] == pytest.approx(0.409095, abs=1e-6)
@@ -113,7 +113,7 @@ def test_relu_activation_warns_but_computes(capsys):
 
 @pytest.mark.parametrize("rho, eps, noise", [(1.0, 0.0, 0.5), (1.5, 0.2, 0.1)])
 def test_depth_zero_linear_channel_matches_closed_form(capsys, rho, eps, noise):
-    """Plain GLM y = z + sqrt(Delta) xi (SCIENCE.md section 4): q, errors and mutual
+    """Plain GLM y = z + sqrt(Delta) xi (book eq-linear-closed-form): q, errors and mutual
     information against state_evolution.gaussian_closed_form with noise gamma0 + Delta."""
     alphas = [0.25, 1.0, 3.0, 8.0]
     doc = run_json(capsys, "bayes", "--depth", "0", "--rho", str(rho), "--eps", str(eps),
@@ -144,7 +144,7 @@ def test_bayes_json_has_every_key(capsys):
         assert 0.0 < rec["q"] < 1.0 and rec["mse"] == pytest.approx(1.0 - rec["q"], abs=1e-15)
         assert rec["mutual_information_per_sample"] == pytest.approx(
             rec["mutual_information"] / rec["alpha"], rel=1e-14)
-        # Bayes classification error of the probit channel (SCIENCE.md section 4)
+        # Bayes classification error of the probit channel (book eq-classification-error)
         rho_tot = model["kappa"] + model["gamma0"]
         assert rec["test_error"] == pytest.approx(
             math.acos(math.sqrt(model["kappa"] * rec["q"] / rho_tot)) / math.pi, rel=1e-12)
@@ -311,16 +311,16 @@ def test_no_convergence_is_exit_code_3(capsys):
 
 def test_non_finite_results_are_refused(capsys, monkeypatch):
     """A NaN from the solver is an internal error (exit 4), never printed."""
-    import deepgep.state_evolution as se
+    from deepgep.cli import model
 
-    real = se.bayes_optimal_curve
+    real = model.bayes_optimal_curve
 
     def poisoned(*args, **kwargs):
         rec = real(*args, **kwargs)
         rec["free_entropy"] = rec["free_entropy"] * np.nan
         return rec
 
-    monkeypatch.setattr(se, "bayes_optimal_curve", poisoned)
+    monkeypatch.setattr(model, "bayes_optimal_curve", poisoned)
     code, out, err = run(capsys, *BAYES_OK, "--alpha", "1")
     assert code == cli.EXIT_NON_FINITE and out == ""
     assert err.startswith("deepgep: error:") and "free_entropy" in err
@@ -335,7 +335,7 @@ BAYES_OPTIONS = ["--activation", "--gain", "--depth", "--rho", "--eps", "--chann
 
 
 @pytest.mark.parametrize("command, options", [
-    ([], ["equivalent", "bayes"]),
+    ([], ["equivalent", "bayes", "results"]),
     (["equivalent"], EQUIVALENT_OPTIONS),
     (["bayes"], BAYES_OPTIONS),
 ])
@@ -353,7 +353,7 @@ def test_help_documents_every_option(capsys, command, options):
         for option in action.option_strings:
             assert option in out, option
     if not command:
-        assert set(commands) == {"equivalent", "bayes"}
+        assert set(commands) == {"equivalent", "bayes", "results"}
 
 
 # --- entry points ----------------------------------------------------------------------------
@@ -389,3 +389,46 @@ def test_console_script_entry_point():
                          capture_output=True, text=True, timeout=120, env=_env())
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.startswith("deepgep: error:") and bad.stderr.count("\n") == 1
+
+
+# --- results: the recorded tables ------------------------------------------------------------
+
+
+def _tiny_table(folder: Path) -> Path:
+    """A complete, tiny Chapter 4 learners table recorded in ``folder``."""
+    from deepgep.chapters.ch4_bayes_optimal_generalisation import sweeps
+    from deepgep.support.sweeps import run_sweep
+
+    p = dict(SEED=1, ACTIVATION="tanh", GAIN=2.0, DEPTH=1, DELTA=0.1, N_TEST=40, SIM_D0S=[8],
+             SIM_ALPHAS=[1.0, 2.0], N_TEACHERS=2, LOGISTIC_LAMBDA=1.0, NET_D0S=[8], NET_ALPHAS=[1.0],
+             NET_TEACHERS=1, NET_WEIGHT_DECAY_CLASSIFICATION=0.5, NET_MAX_ITER=5, NET_TOL=1e-9,
+             ESCAPE_D0S=[4], ESCAPE_RATIOS=[1.0], ESCAPE_TEACHERS=1, ESCAPE_DEPTH=1,
+             ESCAPE_DELTA=0.01, ESCAPE_MAX_ITER=5)
+    sweep = sweeps(p, "fast")["learners"]
+    run_sweep(sweep, results_dir=folder, scheduler="serial", progress=False)
+    return sweep.csv_path(folder)
+
+
+def test_results_list_and_verify(capsys, tmp_path):
+    table = _tiny_table(tmp_path)
+    code, out, err = run(capsys, "results", "list", "--format", "json", "--results-dir", str(tmp_path))
+    assert code == 0
+    (entry,) = json.loads(out)
+    assert entry == {"chapter": 4, "experiment": "learners", "preset": "fast", "rows": 2,
+                     "complete": True, "cpu_hours": entry["cpu_hours"]} and entry["cpu_hours"] >= 0
+    code, out, err = run(capsys, "results", "verify", "--sample", "2", "--results-dir", str(tmp_path))
+    assert code == 0 and "0 mismatches" in out
+    # a stored value changed in its last digit: verify names the row, the field and both values
+    lines = table.read_text().splitlines()
+    header, first = lines[0].split(","), lines[1].split(",")
+    k = header.index("ridge_regression@1")
+    stored = first[k]
+    first[k] = repr(float(stored) * (1 + 1e-12))
+    table.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
+    code, out, err = run(capsys, "results", "verify", "--sample", "2", "--results-dir", str(tmp_path))
+    assert code == 1 and "MISMATCH" in out and "ridge_regression@1" in out and stored in out
+
+
+def test_results_run_refuses_a_chapter_without_sweeps(capsys, tmp_path):
+    code, out, err = run(capsys, "results", "run", "--chapter", "3", "--results-dir", str(tmp_path))
+    assert code == 2 and "no recorded sweeps" in err

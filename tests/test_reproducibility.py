@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepgep.channels import make_channel
-from deepgep.equivalence import width_scan
-from deepgep.layers import equivalent_glm, layer_coefficients
-from deepgep.state_evolution import DEFAULT_TOLERANCE, bayes_optimal_curve
+from deepgep.theory.channels import make_channel
+from deepgep.chapters.ch1_gaussian_equivalence import layer_width_scan
+from deepgep.theory.layers import equivalent_glm, layer_coefficients
+from deepgep.theory.state_evolution import DEFAULT_TOLERANCE, bayes_optimal_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -185,8 +185,8 @@ CURVES_ATOL = 100 * DEFAULT_TOLERANCE
 def test_chapter1_width_scan_figure_data(reference):
     """The data of Chapter 1's width-scan figure (tanh(2x), three layers) at small widths."""
     coef = layer_coefficients("tanh", 3, gain=2.0)
-    first = width_scan(coef, [50, 100], 1.0, 2, np.random.default_rng(SEED))
-    again = width_scan(coef, [50, 100], 1.0, 2, np.random.default_rng(SEED))
+    first = layer_width_scan(coef, [50, 100], 1.0, 2, np.random.default_rng(SEED))
+    again = layer_width_scan(coef, [50, 100], 1.0, 2, np.random.default_rng(SEED))
     for key in first:  # the same process, the same seed: bit for bit
         assert np.array_equal(first[key], again[key]), key
     reference.check("ch1_width_scan", first, rtol=WIDTH_SCAN_RTOL)

@@ -1,6 +1,6 @@
 """A chapter rerun through papermill with other parameters prints what those parameters predict.
 
-Chapter 1 (the cheapest, about 20 s) is executed by :func:`deepgep.presets.rerun`, the function
+Chapter 1 (the cheapest, about 20 s) is executed by :func:`deepgep.support.presets.rerun`, the function
 behind ``make paper``, with ``ACTIVATION = "erf"`` and ``GAIN = 1.5`` instead of tanh(2x). Its
 table of layer coefficients must then be the one the library computes for erf(1.5x), and not
 the stored tanh(2x) table; every assertion of the chapter must still hold (papermill raises
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from deepgep.activations import get_activation
-from deepgep.layers import layer_coefficients
-from deepgep.presets import preset_values, read_presets, rerun
-from deepgep.report import format_table
+from deepgep.theory.activations import get_activation
+from deepgep.theory.layers import layer_coefficients
+from deepgep.support.presets import preset_values, read_presets, rerun
+from deepgep.support.report import format_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER1 = ROOT / "notebooks" / "ch1_gaussian_equivalence.ipynb"

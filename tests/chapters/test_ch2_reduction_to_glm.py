@@ -1,38 +1,18 @@
-"""Tests of deepgep.reduction: the Chapter 2 experiment drivers (small sizes, fast)."""
+"""Tests of deepgep.chapters.ch2_reduction_to_glm: the Chapter 2 experiment drivers (small sizes,
+fast). The equivalent parameters and the depth table they use are tested in
+tests/theory/test_layers.py, the excess kurtosis in tests/support/test_stats.py.
+"""
 
 import numpy as np
 import pytest
 
-from deepgep.layers import equivalent_glm, layer_coefficients
-from deepgep.reduction import (coefficient_table, equivalent_parameters, excess_kurtosis,
-                               gamp_on_deep_teacher, label_kurtosis_scan, label_statistics,
-                               ridge_scan, small_width_scan)
-
-
-def test_equivalent_parameters_depth_zero_is_the_readout():
-    assert equivalent_parameters("tanh", 2.0, 0, rho=1.3, eps=0.2) == (1.3, 0.2)
-
-
-def test_equivalent_parameters_match_the_composition():
-    glm = equivalent_glm(layer_coefficients("erf", 3, gain=1.5))
-    assert equivalent_parameters("erf", 1.5, 3) == (glm.eta0, glm.gamma0)
-
-
-def test_coefficient_table_rows_and_reference_values():
-    t = coefficient_table(["tanh", "sin"], [1.0, 2.0], [1, 2])
-    assert len(t["activation"]) == 8
-    row = (t["activation"] == "tanh") & (t["gain"] == 2.0) & (t["depth"] == 2)
-    # SCIENCE.md section 3, quoted to 6 decimals
-    assert t["eta0^2"][row][0] == pytest.approx(0.409095, abs=1e-6)
-    assert t["gamma0"][row][0] == pytest.approx(0.152506, abs=1e-6)
-
-
-def test_excess_kurtosis_closed_forms():
-    rng = np.random.default_rng(0)
-    n = 400_000
-    # standard errors sqrt(24/n) = 0.008 (Gaussian) and ~0.002 (uniform): 5 sigma bands
-    assert abs(excess_kurtosis(rng.standard_normal(n))) < 0.04
-    assert excess_kurtosis(rng.uniform(-1, 1, n)) == pytest.approx(-1.2, abs=0.01)
+from deepgep.chapters.ch2_reduction_to_glm import (
+    gamp_on_deep_teacher,
+    label_kurtosis_scan,
+    label_statistics,
+    ridge_scan,
+    small_width_scan,
+)
 
 
 def test_ridge_scan_shapes_and_optimal_lambda():

@@ -1,5 +1,6 @@
-"""Chapter 4 drivers: theory identities (optimal ridge = Bayes for regression, plateaus), the
-simulations' bookkeeping against direct computations, the depth table against closed forms."""
+"""Tests of deepgep.chapters.ch4_bayes_optimal_generalisation: the Chapter 4 drivers (theory
+identities: optimal ridge = Bayes for regression, plateaus; the simulations' bookkeeping against
+direct computations; the depth table against closed forms)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,31 @@ import math
 import numpy as np
 import pytest
 
-from deepgep.data import deep_teacher_sample
-from deepgep.estimators import classification_error, logistic_regression, regression_error, ridge
-from deepgep.generalisation import (
+from deepgep.simulate.networks import gaussian_inputs
+from deepgep.simulate.teachers import noisy_labels, sample_teacher, teacher_preactivation
+from deepgep.simulate.estimators import (
+    classification_error,
+    logistic_regression,
+    regression_error,
+    ridge,
+)
+from deepgep.chapters.ch4_bayes_optimal_generalisation import (
     classification_theory,
     depth_activation_table,
-    escape_scan,
-    estimator_scan,
+    escape_task,
+    field,
+    learners_task,
+    network_task,
+    sweeps,
+    teacher_means,
     plateau,
     regression_theory,
 )
-from deepgep.layers import erf_coefficients
-from deepgep.reduction import equivalent_parameters
-from deepgep.ridge_theory import ridge_regression_error
-from deepgep.training import student_predict, train_student
+from deepgep.theory.layers import erf_coefficients
+from deepgep.theory.layers import equivalent_parameters
+from deepgep.theory.ridge import optimal_ridge_classification
 
-KAPPA, GAMMA0 = 0.409095, 0.152506  # SCIENCE.md: tanh(2x), L = 2
+KAPPA, GAMMA0 = 0.409095, 0.152506  # the book's reference example: tanh(2x), L = 2
 ALPHAS = [0.25, 0.5, 1.0, 2.0, 4.0, 7.0]
 
 
@@ -63,64 +73,62 @@ def test_plateaus_are_approached_at_the_predicted_rate():
     assert pl["classification"][-1] - cls < 1e-2 * cls
 
 
-def test_estimator_scan_matches_direct_computation():
-    widths, alphas, n_test = (12, 10, 8), [1.0, 2.0], 50
-    lams = np.array([[0.5, 2.0], [0.5, 2.0]])
-    opts = dict(weight_decay=0.3, learning_rate=0.5, epochs=20)
-    out = estimator_scan("regression", "tanh", 2.0, widths, alphas, lams, 2, n_test,
-                         np.random.default_rng(3), delta=0.1, network_alphas=[2.0], network_seeds=1,
-                         network_options=opts)
-    assert out["ridge"].shape == (2, 2, 2) and out["network"].shape == (1, 1)
-    rng = np.random.default_rng(3)
-    for i, alpha in enumerate(alphas):
-        for s in range(2):
-            d = deep_teacher_sample(widths, "tanh", int(alpha * 12), rng, gain=2.0, noise=0.1, n_test=n_test)
-            for k, lam in enumerate(lams[i]):
-                assert out["ridge"][i, k, s] == pytest.approx(regression_error(d.X_test, d.y_test, ridge(d.X, d.y, lam)),
-                                                              rel=1e-9)
-            if alpha == 2.0 and s == 0:
-                res = train_student(d.X, d.y, widths, "tanh", 2.0, rng, task="regression", **opts)
-                net = np.mean((d.y_test - student_predict(res, d.X_test)) ** 2)
-                assert out["network"][0, 0] == pytest.approx(net, rel=1e-12)
+COMMON = dict(base_seed=7, activation="tanh", gain=2.0, depth=2, noise=0.1, n_test=50)
 
 
-def test_estimator_scan_classification_has_logistic():
-    widths = (10, 8)
-    out = estimator_scan("classification", "tanh", 1.0, widths, [2.0], np.array([[1.0]]), 1, 40,
-                         np.random.default_rng(5), logistic_lambda=0.5)
-    rng = np.random.default_rng(5)
-    d = deep_teacher_sample(widths, "tanh", 20, rng, gain=1.0, output="sign", n_test=40)
-    assert out["ridge"][0, 0, 0] == classification_error(d.X_test, d.y_test, ridge(d.X, d.y, 1.0))
-    assert out["logistic"][0, 0] == classification_error(d.X_test, d.y_test, logistic_regression(d.X, d.y, 0.5))
+def test_learners_task_matches_direct_computation():
+    """The task's numbers, redone by hand from the same random stream: nested prefixes of one
+    draw, ridge at lambda* (regression) and lambda_opt (classification), logistic regression."""
+    params = {**COMMON, "d0": 12, "alphas": [1.0, 2.0], "logistic_lambda": 0.5}
+    rec = learners_task(params, 3)
+    assert set(rec) == {field(q, a) for q in ("ridge_regression", "ridge_classification", "logistic")
+                        for a in (1.0, 2.0)}
+    rng = np.random.default_rng([7, 1, 12, 3])
+    teacher = sample_teacher((12, 12, 12), "tanh", rng, gain=2.0)
+    X, X_test = gaussian_inputs(24, 12, rng), gaussian_inputs(50, 12, rng)
+    s, s_test = teacher_preactivation(teacher, X), teacher_preactivation(teacher, X_test)
+    y = noisy_labels(s, 0.0, rng, "linear", 0.1)
+    y_test = noisy_labels(s_test, 0.0, rng, "linear", 0.1)
+    c, c_test = np.where(s >= 0, 1.0, -1.0), np.where(s_test >= 0, 1.0, -1.0)
+    eta0, gamma0 = equivalent_parameters("tanh", 2.0, 2)
+    for alpha in (1.0, 2.0):
+        n = round(12 * alpha)
+        lam = (gamma0 + 0.1) / eta0**2
+        assert rec[field("ridge_regression", alpha)] == pytest.approx(
+            regression_error(X_test, y_test, ridge(X[:n], y[:n], lam)), rel=1e-9)
+        lam_c = optimal_ridge_classification(eta0**2, gamma0, alpha)[0]
+        assert rec[field("ridge_classification", alpha)] == classification_error(
+            X_test, c_test, ridge(X[:n], c[:n], lam_c))
+        assert rec[field("logistic", alpha)] == classification_error(
+            X_test, c_test, logistic_regression(X[:n], c[:n], 0.5))
+    assert learners_task(params, 3) == rec  # a task is a pure function of (params, seed)
 
 
-@pytest.mark.parametrize("bad", [
-    dict(task="ranking"),
-    dict(alphas=[0.0]),
-    dict(ridge_lambdas=np.array([[-1.0]])),
-    dict(ridge_lambdas=np.array([1.0])),
-    dict(network_alphas=[3.0], network_seeds=1),
-    dict(network_seeds=5),
-])
-def test_estimator_scan_rejects_bad_input(bad):
-    kw = dict(task="regression", activation="tanh", gain=1.0, widths=(6, 5), alphas=[1.0],
-              ridge_lambdas=np.array([[1.0]]), n_seeds=1, n_test=10, rng=np.random.default_rng(0))
-    kw.update(bad)
-    with pytest.raises(ValueError):
-        estimator_scan(**kw)
+def test_network_task_pairs_the_network_with_ridge():
+    params = {**COMMON, "d0": 10, "alpha": 2.0, "task": "classification", "weight_decay": 0.5,
+              "max_iter": 50, "tol": 1e-9}
+    rec = network_task(params, 0)
+    assert set(rec) == {"network", "ridge", "converged", "iterations"}
+    assert 0.0 <= rec["network"] <= 1.0 and 0.0 <= rec["ridge"] <= 1.0 and 1 <= rec["iterations"] <= 50
+    reg = network_task({**params, "task": "regression"}, 0)
+    assert reg["network"] > 0.1 and reg["ridge"] > 0.1  # test MSE includes Delta
+    assert network_task(params, 0) == rec
 
 
-def test_escape_scan_small():
-    out = escape_scan("tanh", 2.0, 1, [6, 8], [0.5, 1.0], 1, 30, 0.05, np.random.default_rng(2),
-                      network_options=dict(epochs=30))
-    assert out["ridge"].shape == out["network"].shape == (2, 2, 1)
-    np.testing.assert_array_equal(out["n"], [[18, 36], [32, 64]])
-    eta0, gamma0 = equivalent_parameters("tanh", 2.0, 1)
-    assert out["plateau"] == pytest.approx(gamma0 + 0.05)
-    lam = (gamma0 + 0.05) / eta0**2
-    assert out["ridge_theory"][1, 0] == pytest.approx(ridge_regression_error(eta0**2, gamma0 + 0.05, 4.0, lam))
-    assert np.all(out["glm_bayes"] <= out["ridge_theory"] + 1e-12)
-    assert np.all(out["glm_bayes"] > out["plateau"])
+def test_escape_task_and_sweeps():
+    rec = escape_task({**COMMON, "depth": 1, "d0": 6, "ratio": 1.0, "max_iter": 30}, 1)
+    assert set(rec) == {"ridge", "network", "converged"} and rec["ridge"] > 0.1
+    p = dict(SEED=1, ACTIVATION="tanh", GAIN=2.0, DEPTH=2, DELTA=0.1, N_TEST=50, SIM_D0S=[10, 20],
+             SIM_ALPHAS=[1.0, 2.0], N_TEACHERS=3, LOGISTIC_LAMBDA=1.0, NET_D0S=[10], NET_ALPHAS=[1.0],
+             NET_TEACHERS=2, NET_WEIGHT_DECAY_CLASSIFICATION=0.5, NET_MAX_ITER=20, NET_TOL=1e-9,
+             ESCAPE_D0S=[6], ESCAPE_RATIOS=[0.5, 1.0], ESCAPE_TEACHERS=2, ESCAPE_DEPTH=1,
+             ESCAPE_DELTA=0.01, ESCAPE_MAX_ITER=20)
+    sw = sweeps(p, "fast")
+    assert [s.n_tasks for s in sw.values()] == [6, 4, 4]
+    assert sw["escape"].constants["depth"] == 1 and sw["learners"].constants["alphas"] == [1.0, 2.0]
+    rows = [{"d0": 10, "seed": k, "x": float(k)} for k in range(3)] + [{"d0": 20, "seed": 0, "x": 9.0}]
+    m = teacher_means(rows, ["x"], d0=10)["x"]
+    assert m == (1.0, pytest.approx(1.0 / math.sqrt(3)), 3)
 
 
 def test_depth_table_erf_matches_closed_form():

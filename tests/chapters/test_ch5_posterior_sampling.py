@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from deepgep.chapters.ch5_posterior_sampling import bayes_scan, gap_extrapolation, summarise_scan
+from deepgep.chapters.ch5_posterior_sampling import (gap_extrapolation, posterior_task, scan_columns,
+                                                      summarise_scan, sweeps)
 from deepgep.support.stats import pooled_mean
 
 
@@ -20,8 +21,12 @@ def test_bayes_scan_quantities_are_consistent():
     from deepgep.theory.layers import equivalent_glm, layer_coefficients
     from deepgep.theory.state_evolution import gaussian_closed_form
 
-    scan = bayes_scan([1], [5], [2.0], 3, "tanh", 0.1, np.random.default_rng(0), gain=2.0,
-                      n_test=50, n_warmup=30, n_samples=20)
+    p = dict(SEED=0, ACTIVATION="tanh", GAIN=2.0, DELTA=0.1, DEPTHS=[1], D0S=[5], ALPHAS=[2.0],
+             N_TEACHERS=3, N_TEST=50, N_WARMUP=30, N_SAMPLES=20)
+    sweep = sweeps(p, "fast")["posterior"]
+    rows = [{**point, "seed": seed, **posterior_task({**sweep.constants, **point}, seed)}
+            for point, seed in sweep.tasks()]
+    scan = scan_columns(rows)
     assert scan["n"].tolist() == [10, 10, 10] and scan["teacher"].tolist() == [0, 1, 2]
     glm = equivalent_glm(layer_coefficients("tanh", 1, gain=2.0))
     closed = gaussian_closed_form(glm.kappa, glm.gamma0 + 0.1, 2.0)
@@ -33,10 +38,9 @@ def test_bayes_scan_quantities_are_consistent():
     assert summary["gap"][0] == pytest.approx(gap.mean())
     assert summary["gap_se"][0] == pytest.approx(gap.std(ddof=1) / math.sqrt(3))
     assert pooled_mean(gap) == pytest.approx((summary["gap"][0], summary["gap_se"][0]))
-    # the same child generators: rerunning one instance reproduces it
-    again = bayes_scan([1], [5], [2.0], 3, "tanh", 0.1, np.random.default_rng(0), gain=2.0,
-                       n_test=50, n_warmup=30, n_samples=20)
-    np.testing.assert_array_equal(again["posterior_error"], scan["posterior_error"])
+    # a task is a pure function of (params, seed): rerunning one reproduces it
+    again = posterior_task({**sweep.constants, **sweep.grid[0]}, 1)
+    assert again["posterior_error"] == scan["posterior_error"][1]
     with pytest.raises(ValueError, match="two finite"):
         pooled_mean([1.0])
 

@@ -1,4 +1,4 @@
-"""Tests of deepgep.amp: Bayes-optimal GAMP on finite instances against its state evolution.
+"""Tests of deepgep.simulate.amp: Bayes-optimal GAMP on finite instances against its state evolution.
 
 Finite-size tolerances (the SE-vs-GAMP comparisons). State evolution is exact as
 ``d -> infinity`` at fixed iteration ``t``; on one instance the MSE fluctuates by ``O(1/sqrt(d))``
@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepgep.amp import GAMPResult, gamp, state_evolution_trajectory
-from deepgep.channels import GaussianChannel, OutputFunctionChannel, SignChannel
-from deepgep.state_evolution import gaussian_closed_form, iterate, q_hat_of
+from deepgep.simulate.amp import GAMPResult, gamp
+from deepgep.theory.channels import GaussianChannel, OutputFunctionChannel, SignChannel
+from deepgep.theory.state_evolution import state_evolution_trajectory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks" / "bench_amp.py"
 
-#: SCIENCE.md's tanh(2x) example: the sign channel of the equivalent GLM.
+#: the book's tanh(2x) example: the sign channel of the equivalent GLM.
 SIGN_NOISE, SIGN_KAPPA = 0.152506, 0.409095
 
 D = 2000
@@ -88,32 +88,6 @@ def test_gaussian_channel_converges_to_exact_posterior_mean():
     # without a teacher, nothing teacher-dependent is reported
     assert fortran.mse is None and fortran.overlap is None
     assert fortran.self_overlap.shape == fortran.variances.shape == (res.iterations + 1,)
-
-
-# --- state evolution -----------------------------------------------------------------------
-
-
-def test_state_evolution_trajectory_indexing_and_fixed_point():
-    kappa, noise, alpha = 1.0, 0.25, 2.0
-    channel = GaussianChannel(noise)
-    q = state_evolution_trajectory(channel, kappa, alpha, 60)
-    assert q.shape == (61,) and q[0] == 0.0
-    # q_1 is the first step from q_0 = 0: q_hat_0 = alpha kappa / (kappa + noise)
-    q_hat0 = alpha * kappa / (kappa + noise)
-    assert q[1] == pytest.approx(q_hat0 / (1 + q_hat0), rel=1e-14)
-    assert q[2] == pytest.approx(q_hat_of(channel, kappa, alpha, q[1]) / (1 + q_hat_of(channel, kappa, alpha, q[1])))
-    assert np.all(np.diff(q) >= -1e-15)
-    assert q[-1] == pytest.approx(gaussian_closed_form(kappa, noise, alpha)["q"], abs=1e-10)
-    sign = SignChannel(SIGN_NOISE)
-    qs = state_evolution_trajectory(sign, SIGN_KAPPA, 3.0, 80, q0=0.1)
-    assert qs[0] == 0.1
-    assert qs[-1] == pytest.approx(iterate(sign, SIGN_KAPPA, 3.0, 1e-6)[0], abs=1e-8)
-    with pytest.raises(ValueError):
-        state_evolution_trajectory(channel, kappa, alpha, 5, q0=1.5)
-    with pytest.raises(ValueError):
-        state_evolution_trajectory(channel, kappa, -1.0, 5)
-    with pytest.raises(ValueError):
-        state_evolution_trajectory(channel, kappa, alpha, -1)
 
 
 # --- GAMP follows state evolution ----------------------------------------------------------

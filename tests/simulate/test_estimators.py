@@ -1,10 +1,13 @@
-"""Ridge regression, its Bayes-optimal penalty, and GAMP on the same scale (deepgep.estimators).
+"""Tests of deepgep.simulate.estimators: ridge regression, its Bayes-optimal penalty, GAMP on the
+same scale, logistic regression and kernel ridge.
 
 Checks: both ridge branches against an independent least-squares solve; the eigen-path against
 the Cholesky solves; validation; ridge at lam* = (gamma0 + Delta)/eta0^2 equals the exact Bayes
-posterior mean of the linear GLM (glm.linear_posterior) and, averaged over instances at d = 400,
-reaches the replica Bayes error kappa (1 - q*) + gamma0 + Delta (SCIENCE.md section 4); and
-GAMP's linear-channel fixed point is ridge at lam* (which pins the scale w = eta0 a_hat).
+posterior mean of the linear GLM (deepgep.theory.glm.linear_posterior) and, averaged over
+instances at d = 400, reaches the replica Bayes error kappa (1 - q*) + gamma0 + Delta (book
+eq-linear-closed-form); GAMP's linear-channel fixed point is ridge at lam* (which pins the scale
+w = eta0 a_hat); logistic regression against a direct minimisation; kernel ridge against a dense
+solve and on a separable toy problem.
 """
 
 from __future__ import annotations
@@ -14,21 +17,23 @@ import math
 import numpy as np
 import pytest
 
-from deepgep.channels import make_channel
-from deepgep.data import glm_teacher_sample
-from deepgep.estimators import (
-    bayes_ridge_lambda,
+from deepgep.theory.channels import make_channel
+from deepgep.simulate.teachers import glm_teacher_sample
+from deepgep.simulate.estimators import (
     classification_error,
     gamp_estimate,
+    kernel_ridge_classification,
+    kernel_ridge_predict,
     predict,
     regression_error,
     ridge,
     ridge_path,
 )
-from deepgep.glm import linear_posterior
-from deepgep.state_evolution import gaussian_closed_form
+from deepgep.theory.ridge import bayes_ridge_lambda
+from deepgep.theory.glm import linear_posterior
+from deepgep.theory.state_evolution import gaussian_closed_form
 
-#: The equivalent GLM of Cui et al.'s example (tanh(2x), L = 2; SCIENCE.md section 3) with label
+#: The equivalent GLM of Cui et al.'s example (tanh(2x), L = 2; book eq-composition) with label
 #: noise Delta = 0.1: lam* = 0.252506 / 0.409095 = 0.617.
 KAPPA, GAMMA0, DELTA = 0.409095, 0.152506, 0.1
 ETA0 = math.sqrt(KAPPA)
@@ -211,7 +216,7 @@ def test_logistic_regression_matches_a_direct_minimisation():
     objective sum log(1 + exp(-y x.w/sqrt(d))) + lam |w|^2 / 2 (both converged to 1e-10)."""
     from scipy.optimize import minimize
 
-    from deepgep.estimators import logistic_regression
+    from deepgep.simulate.estimators import logistic_regression
 
     rng = np.random.default_rng(11)
     n, d, lam = 120, 15, 0.7
@@ -233,10 +238,36 @@ def test_logistic_regression_matches_a_direct_minimisation():
 
 
 def test_logistic_regression_bad_input():
-    from deepgep.estimators import logistic_regression
+    from deepgep.simulate.estimators import logistic_regression
 
     X = np.random.default_rng(0).standard_normal((10, 3))
     with pytest.raises(ValueError):
         logistic_regression(X, np.linspace(-1, 1, 10), 1.0)
     with pytest.raises(ValueError):
         logistic_regression(X, np.ones(10), 0.0)
+
+
+# --- kernel ridge -----------------------------------------------------------------------------
+
+
+def test_kernel_ridge_predict_against_dense_solve():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((10, 4))
+    K = A @ A.T
+    Y = rng.standard_normal((8, 2))
+    got = kernel_ridge_predict(K[:8, :8], K[8:, :8], Y, 0.3)
+    want = K[8:, :8] @ np.linalg.solve(K[:8, :8] + 0.3 * np.eye(8), Y)
+    assert np.allclose(got, want)
+    with pytest.raises(ValueError, match="ridge"):
+        kernel_ridge_predict(K[:8, :8], K[8:, :8], Y, 0.0)
+
+
+def test_ridge_classification_separable_toy():
+    """Two well-separated clusters are classified perfectly by the linear kernel."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 80)
+    X = rng.standard_normal((80, 3)) * 0.1 + np.where(y[:, None] == 1, 1.0, -1.0)
+    pred, ridge = kernel_ridge_classification(X @ X.T, y, 60, [1e-3, 1e-1])
+    assert np.array_equal(pred, y[60:]) and ridge > 0
+    with pytest.raises(ValueError, match="validation"):
+        kernel_ridge_classification(X @ X.T, y, 60, [1.0], validation=0.0)

@@ -1,4 +1,5 @@
-"""Random deep networks: shapes, seeding, chunking, moments at finite width, linearisation."""
+"""Tests of deepgep.simulate.networks: random deep networks (shapes, seeding, chunking, moments at
+finite width, linearisation)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,16 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from deepgep.activations import get_activation
-from deepgep.data import (
+from deepgep.theory.activations import get_activation
+from deepgep.simulate.networks import (
     DeepNetwork,
     forward,
     gaussian_inputs,
     linearised_forward,
     sample_network,
 )
-from deepgep.hermite import gaussian_moments
-from deepgep.layers import LayerCoefficients, layer_coefficients
+from deepgep.theory.quadrature import gaussian_moments
+from deepgep.theory.layers import LayerCoefficients, layer_coefficients
 
 WIDTHS = (30, 40, 50, 20)
 
@@ -29,7 +30,7 @@ def small_problem(seed: int = 0, activation: str = "tanh", gain: float = 2.0, n:
 
 
 def reference_forward(net: DeepNetwork, X0: np.ndarray) -> list[np.ndarray]:
-    """The model of SCIENCE.md section 1, written out in numpy (samples as rows)."""
+    """The model of book eq-model, written out in numpy (samples as rows)."""
     out = [X0]
     for W in net.weights:
         out.append(net.activation(out[-1] @ W.T / math.sqrt(W.shape[1])))

@@ -1,11 +1,13 @@
-"""The deep teacher of Camilli et al. (SCIENCE.md section 1) and its equivalent GLM teacher.
+"""Tests of deepgep.simulate.teachers: the deep teacher of Camilli et al. (book eq-model) and its
+equivalent GLM teacher.
 
-Checks: shapes and seeding of :func:`deepgep.data.sample_teacher`, :func:`label`,
-:func:`deep_teacher_sample` and :func:`glm_teacher_sample`; the label conventions (identical to
-``glm.sample_glm`` / ``channels.make_channel``: every noise enters before the sign); the label
-variance ``rho^2 sigma_L + eps + Delta`` of the deep teacher against the equivalent GLM's
-``eta0^2 + gamma0 + Delta``; the composition of Theorem 1 (SCIENCE.md section 3) written out as
-explicit loops; and that the test set is labelled by the training set's teacher.
+Checks: shapes and seeding of :func:`sample_teacher`, :func:`label`, :func:`deep_teacher_sample`
+and :func:`glm_teacher_sample`; the label conventions (identical to ``sample_glm`` /
+``deepgep.theory.channels.make_channel``: every noise enters before the sign); the label variance
+``rho^2 sigma_L + eps + Delta`` of the deep teacher against the equivalent GLM's
+``eta0^2 + gamma0 + Delta``; that the test set is labelled by the training set's teacher; and
+:func:`sample_glm` (the documented model and draw order, seeding, moments, the sign and callable
+outputs, errors). The composition of Theorem 1 itself is tested in tests/theory/test_layers.py.
 """
 
 from __future__ import annotations
@@ -16,22 +18,22 @@ import numpy as np
 import pytest
 from scipy.special import ndtr
 
-from deepgep.data import (
+from deepgep.simulate.networks import forward, gaussian_inputs, sample_network
+from deepgep.simulate.teachers import (
     DeepTeacher,
     GLMTeacher,
     TeacherData,
     deep_teacher_sample,
-    forward,
-    gaussian_inputs,
     glm_teacher_sample,
     label,
-    sample_network,
+    sample_glm,
     sample_teacher,
     teacher_preactivation,
 )
-from deepgep.estimators import bayes_ridge_lambda, predict, ridge
-from deepgep.glm import sample_glm
-from deepgep.layers import equivalent_glm, layer_coefficients
+from deepgep.simulate.estimators import predict, ridge
+from deepgep.theory.activations import get_activation
+from deepgep.theory.ridge import bayes_ridge_lambda
+from deepgep.theory.layers import equivalent_glm, layer_coefficients
 
 WIDTHS = (20, 30, 25)
 
@@ -256,63 +258,6 @@ def test_label_variance_deep_vs_glm(label_variances):
     assert max(se_deep, se_glm) < 0.03 * target
 
 
-# --- composition of Theorem 1 (SCIENCE.md section 3) ------------------------------------------
-
-
-def _explicit_composition(rho_l, eps_l, rho, eps):
-    """eta_k = rho prod_{i>k} rho_i, gamma_k = eps + rho^2 sum_{j>k} eps_j prod_{i>j} rho_i^2
-    (k = 0..L; layers 1-based, rho_l[i-1] = rho_i), as plain loops."""
-    L = len(rho_l)
-    eta, gamma = [], []
-    for k in range(L + 1):
-        e = rho
-        for i in range(k + 1, L + 1):
-            e *= rho_l[i - 1]
-        g = 0.0
-        for j in range(k + 1, L + 1):
-            term = eps_l[j - 1]
-            for i in range(j + 1, L + 1):
-                term *= rho_l[i - 1] ** 2
-            g += term
-        eta.append(e)
-        gamma.append(eps + rho**2 * g)
-    return np.array(eta), np.array(gamma)
-
-
-@pytest.mark.parametrize("activation", ["tanh", "erf", "sin"])
-@pytest.mark.parametrize("gain", [0.5, 1.0, 2.0])
-def test_composition_explicit(activation, gain):
-    """Same formulas, different summation order: agreement to rounding (1e-13 relative)."""
-    for depth in (1, 2, 3, 5):
-        coeffs = layer_coefficients(activation, depth, gain=gain)
-        for rho, eps in ((1.0, 0.0), (0.7, 0.3), (-1.4, 0.05)):
-            glm = equivalent_glm(coeffs, rho, eps)
-            eta, gamma = _explicit_composition(list(coeffs.rho), list(coeffs.eps), rho, eps)
-            np.testing.assert_allclose(glm.eta, eta, rtol=1e-13, atol=0)
-            np.testing.assert_allclose(glm.gamma, gamma, rtol=1e-13, atol=1e-16)
-            assert glm.eta0 == pytest.approx(eta[0], rel=1e-13)
-
-
-def test_composition_reference_values():
-    """SCIENCE.md section 3 (tanh(2x), L = 2): eta0^2 = 0.409095, gamma0 = 0.152506 (6 digits)."""
-    coeffs = layer_coefficients("tanh", 2, gain=2.0)
-    eta, gamma = _explicit_composition(list(coeffs.rho), list(coeffs.eps), 1.0, 0.0)
-    assert abs(eta[0] ** 2 - 0.409095) < 1e-6 and abs(gamma[0] - 0.152506) < 1e-6
-
-
-@pytest.mark.parametrize("gain", [0.5, 1.0, 1.7])
-def test_composition_linear_limit(gain):
-    """phi(x) = g x: rho_l = g, eps_l = 0, so eta0 = rho g^L and gamma0 = eps. The quadrature's
-    eps_l are rounding-level (~1e-29; the residual is summed directly, without cancellation), so
-    gamma0 - eps is at most ~1e-28: checked at 1e-20, and eta0 at 1e-14 relative."""
-    for depth in (1, 3, 6):
-        coeffs = layer_coefficients("linear", depth, gain=gain)
-        for rho, eps in ((1.0, 0.0), (1.3, 0.2)):
-            glm = equivalent_glm(coeffs, rho, eps)
-            assert abs(glm.gamma0 - eps) < 1e-20
-            assert glm.eta0 == pytest.approx(rho * gain**depth, rel=1e-14)
-
-
 # --- train and test from the same teacher -----------------------------------------------------
 
 
@@ -342,3 +287,118 @@ def test_test_set_from_same_teacher():
     w = ridge(sign.X, sign.y, 1.0)
     agree = np.mean(np.where(predict(sign.X_test, w) >= 0, 1.0, -1.0) == sign.y_test)
     assert agree > 0.75, agree  # chance is 0.5 (4 SE of chance: 0.04)
+
+
+# --- sample_glm ----------------------------------------------------------------------------------
+
+
+def test_sample_shapes_and_model():
+    """z = eta0 X a / sqrt(d) and y = z + sqrt(gamma0) xi + sqrt(noise) xi', with the documented
+    draw order a, X, xi, xi' (reconstructed here from the same seed)."""
+    n, d, eta0, gamma0, noise = 30, 20, 0.7, 0.2, 0.1
+    s = sample_glm(n, d, np.random.default_rng(3), eta0=eta0, gamma0=gamma0, noise=noise)
+    assert s.X.shape == (n, d) and s.y.shape == (n,) and s.a.shape == (d,) and s.z.shape == (n,)
+    assert (s.n, s.d, s.output) == (n, d, "linear")
+    assert s.alpha == n / d and s.kappa == pytest.approx(eta0**2) and s.total_noise == pytest.approx(0.3)
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(d)
+    X = rng.standard_normal((n, d))
+    xi, xi_out = rng.standard_normal(n), rng.standard_normal(n)
+    np.testing.assert_array_equal(s.a, a)
+    np.testing.assert_array_equal(s.X, X)
+    # One matrix-vector product and a few roundings: agreement to a few ulps of |z| ~ 1.
+    np.testing.assert_allclose(s.z, eta0 * X @ a / math.sqrt(d), rtol=0, atol=1e-13)
+    expected_y = s.z + math.sqrt(gamma0) * xi + math.sqrt(noise) * xi_out
+    np.testing.assert_allclose(s.y, expected_y, rtol=0, atol=1e-13)
+    with pytest.raises(AttributeError):
+        s.eta0 = 2.0  # frozen
+
+
+def test_sample_seeding():
+    one = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2)
+    two = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2)
+    other = sample_glm(10, 7, np.random.default_rng(12), gamma0=0.3, noise=0.2)
+    for field in ("X", "y", "a", "z"):
+        np.testing.assert_array_equal(getattr(one, field), getattr(two, field))
+        assert not np.array_equal(getattr(one, field), getattr(other, field))
+    # Same stream for every channel: the linear output is the identity callable, bit for bit,
+    # and the sign output sees the same teacher and inputs.
+    ident = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2, output=lambda x: x)
+    sign = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2, output="sign")
+    np.testing.assert_array_equal(one.y, ident.y)
+    np.testing.assert_array_equal(one.X, sign.X)
+    np.testing.assert_array_equal(one.a, sign.a)
+
+
+def test_sample_moments_of_z():
+    """Given a, z_mu ~ N(0, kappa |a|^2 / d) i.i.d., so mean(z^2) / (kappa |a|^2/d) has mean 1 and
+    standard deviation sqrt(2/n) = 0.01 at n = 20000: checked at 5 standard deviations. Over the
+    teacher too, E z^2 = kappa; |a|^2/d = 1 +- sqrt(2/d) = 0.2 at d = 50, checked at 5 sd."""
+    n, d, eta0 = 20000, 50, 0.8
+    s = sample_glm(n, d, np.random.default_rng(4), eta0=eta0, gamma0=0.5, noise=0.25)
+    conditional = eta0**2 * float(s.a @ s.a) / d
+    assert abs(np.mean(s.z**2) / conditional - 1.0) < 5 * math.sqrt(2.0 / n)
+    assert abs(np.mean(s.z)) < 5 * math.sqrt(conditional / n)
+    assert abs(float(s.a @ s.a) / d - 1.0) < 5 * math.sqrt(2.0 / d)
+    # Residual of the linear channel: variance gamma0 + noise = 0.75, same tolerance logic.
+    assert abs(np.var(s.y - s.z) / 0.75 - 1.0) < 5 * math.sqrt(2.0 / n)
+
+
+def test_sign_output():
+    """Labels are +-1 and agree with sign(z) with probability 1 - arccos(sqrt(kappa/rho))/pi,
+    rho = kappa + gamma0 + noise (the probit channel, book eq-probit-qhat); the empirical
+    frequency over n = 20000 has standard deviation <= 0.5/sqrt(n): checked at 5 sd."""
+    n, eta0, gamma0, noise = 20000, 0.9, 0.3, 0.2
+    s = sample_glm(n, 40, np.random.default_rng(5), eta0=eta0, gamma0=gamma0, noise=noise, output="SIGN ")
+    assert s.output == "sign"
+    assert set(np.unique(s.y)) == {-1.0, 1.0}
+    kappa_given_a = eta0**2 * float(s.a @ s.a) / 40  # z | a has this variance
+    expected = 1.0 - math.acos(math.sqrt(kappa_given_a / (kappa_given_a + gamma0 + noise))) / math.pi
+    assert abs(np.mean(s.y == np.sign(s.z)) - expected) < 5 * 0.5 / math.sqrt(n)
+    noiseless = sample_glm(200, 40, np.random.default_rng(5), output="sign")
+    np.testing.assert_array_equal(noiseless.y, np.where(noiseless.z >= 0, 1.0, -1.0))
+
+
+def test_callable_output():
+    s = sample_glm(50, 10, np.random.default_rng(6), eta0=1.3, output=np.tanh)
+    assert s.output == "tanh"
+    np.testing.assert_array_equal(s.y, np.tanh(s.z))
+    # A deepgep Activation is a callable: its name is recorded, and the gain is applied (a
+    # "linear" activation with gain 2 is NOT the linear channel).
+    doubled = sample_glm(50, 10, np.random.default_rng(6), eta0=1.3, output=get_activation("linear", 2.0))
+    assert doubled.output == "linear"
+    np.testing.assert_allclose(doubled.y, 2.0 * doubled.z, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(n=0, d=5),
+        dict(n=-3, d=5),
+        dict(n=2.5, d=5),
+        dict(n=5, d=0),
+        dict(n=5, d=True),
+        dict(n=5, d=5, eta0=0.0),
+        dict(n=5, d=5, eta0=-1.0),
+        dict(n=5, d=5, eta0=math.inf),
+        dict(n=5, d=5, gamma0=-0.1),
+        dict(n=5, d=5, noise=math.nan),
+        dict(n=5, d=5, noise=-1e-3),
+        dict(n=5, d=5, gamma0=math.inf),
+        dict(n=5, d=5, eta0="big"),
+        dict(n=5, d=5, output="relu"),
+        dict(n=5, d=5, output=3.0),
+        dict(n=5, d=5, output=lambda x: x[:2]),
+        dict(n=5, d=5, output=lambda x: np.full_like(x, np.inf)),
+    ],
+)
+def test_sample_bad_inputs(kwargs):
+    with pytest.raises(ValueError):
+        sample_glm(rng=np.random.default_rng(0), **kwargs)
+
+
+def test_sample_needs_generator():
+    with pytest.raises(TypeError):
+        sample_glm(5, 5, np.random.RandomState(0))
+    with pytest.raises(TypeError):
+        sample_glm(5, 5, 0)

@@ -1,5 +1,5 @@
-"""Gradient-descent training of a deep student: backprop vs finite differences, descent,
-weight decay, a sanity check on teacher data, and input validation."""
+"""Tests of deepgep.simulate.training: gradient-descent training of a deep student (backprop vs
+finite differences, descent, weight decay, a sanity check on teacher data, input validation)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from deepgep.activations import get_activation
-from deepgep.data import deep_teacher_sample, forward
-from deepgep.training import (
+from deepgep.theory.activations import get_activation
+from deepgep.simulate.networks import forward
+from deepgep.simulate.teachers import deep_teacher_sample
+from deepgep.simulate.training import (
     TrainingResult,
-    activation_derivative,
     objective_and_gradient,
     parameter_count,
     student_predict,
@@ -43,13 +43,13 @@ def _preactivations(X, weights, act):
 
 
 @pytest.mark.parametrize("name", SMOOTH + ("relu",))
-def test_activation_derivative_matches_finite_differences(name):
+def test_phi_prime_matches_finite_differences(name):
     act = get_activation(name, 1.7)
     z = np.linspace(-2.3, 2.1, 41)  # avoids 0 exactly (relu's kink)
     step = 1e-6
     fd = (act(z + step) - act(z - step)) / (2 * step)
-    np.testing.assert_allclose(activation_derivative(act, z), fd, rtol=1e-7, atol=1e-8)
-    np.testing.assert_allclose(activation_derivative(act, z, act(z)), fd, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(act.derivative(z), fd, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(act.derivative(z, act(z)), fd, rtol=1e-7, atol=1e-8)
 
 
 @pytest.mark.parametrize("task", ["regression", "classification"])
@@ -222,7 +222,7 @@ def test_bad_inputs_raise():
     with pytest.raises(TypeError, match="Generator"):
         train_student(*args, 0)
     with pytest.raises(ValueError, match="user callable"):
-        activation_derivative(get_activation(np.tanh), np.zeros(3))
+        get_activation(np.tanh).derivative(np.zeros(3))
     res = train_student(*args, rng, epochs=1)
     with pytest.raises(ValueError, match="shape"):
         student_predict(res, np.zeros((3, 4)))

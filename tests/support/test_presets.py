@@ -1,4 +1,4 @@
-"""Tests of deepgep.presets: the parameters-cell convention of every chapter, and its parser."""
+"""Tests of deepgep.support.presets: the parameters-cell convention of every chapter, and its parser."""
 
 from __future__ import annotations
 
@@ -8,11 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from deepgep.presets import (PAPER_MARKER, Parameter, ParametersError, find_chapter,
-                             header_comments, main, parameters_source, parse_parameters,
-                             preset_values, presets_table, read_presets, rerun)
+from deepgep.support.presets import (
+    PAPER_MARKER,
+    default_preset,
+    Parameter,
+    ParametersError,
+    find_chapter,
+    header_comments,
+    main,
+    parameters_source,
+    parse_parameters,
+    preset_values,
+    presets_table,
+    read_presets,
+    rerun,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("ch*_*.ipynb"))
 
 GOOD = """\
@@ -183,3 +195,17 @@ def test_chapter_parameters_cell_states_both_run_times(nb):
         "the fast preset and of the paper preset")
     assert any(ch.isdigit() for ch in header), f"{nb.name}: the header states no run time"
 
+
+def test_a_paper_default_cell_takes_fast_markers():
+    """A cell whose ``PRESET`` is "paper" writes the paper values; ``# fast:`` gives the others,
+    and papermill injects them (and only them) for the fast preset."""
+    source = 'PRESET = "paper"  # fast: "fast"\nN = 10_000  # fast: 1_000\nSEED = 2025\n'
+    params = parse_parameters(source)
+    assert default_preset(params) == "paper"
+    assert (params["N"].fast, params["N"].paper) == (1000, 10000) and not params["SEED"].differs
+    assert preset_values(params, "paper") == {}
+    assert preset_values(params, "fast") == {"PRESET": "fast", "N": 1000}
+    with pytest.raises(ParametersError, match="# fast: <literal>"):
+        parse_parameters('PRESET = "paper"\nN = 10  # paper: 100\n')
+    with pytest.raises(ParametersError, match="PRESET must be one of"):
+        parse_parameters('PRESET = "huge"\n')

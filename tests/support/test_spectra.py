@@ -1,16 +1,14 @@
-"""Matrix diagnostics: Gram matrices, operator norms, spectra and log-log slopes."""
+"""Tests of deepgep.support.spectra: Gram matrices, operator norms, relative operator distances,
+eigenvalues and spectrum quantiles."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 
-from deepgep.spectra import (
+from deepgep.support.spectra import (
     eigenvalues,
     gram,
-    loglog_slope,
     operator_norm,
     relative_operator_distance,
     spectrum_quantiles,
@@ -71,36 +69,3 @@ def test_spectrum_quantiles():
     np.testing.assert_allclose(
         spectrum_quantiles(shuffled, [0.1234, 0.77]), np.quantile(ev, [0.1234, 0.77]), rtol=4 * EPS
     )
-
-
-def test_loglog_slope_of_an_exact_power_law():
-    x = np.geomspace(10, 1e4, 12)
-    slope, stderr = loglog_slope(x, 3.0 * x**-0.5)
-    # exact data: only the rounding of log(x) (~1e-16 * 9) enters
-    assert slope == pytest.approx(-0.5, abs=1e-12)
-    assert 0.0 <= stderr < 1e-12
-
-
-def test_loglog_slope_on_noisy_data_covers_the_truth():
-    """Log-normal noise of 10% on 20 points: the fitted slope is within 3 standard errors of
-    the truth, and the standard error is the textbook sqrt(s^2 / sum (log x - mean)^2)."""
-    rng = np.random.default_rng(6)
-    x = np.geomspace(50, 5000, 20)
-    y = 3.0 * x**-0.5 * np.exp(0.1 * rng.standard_normal(x.size))
-    slope, stderr = loglog_slope(x, y)
-    assert abs(slope + 0.5) < 3 * stderr
-    lx, ly = np.log(x), np.log(y)
-    b, a = np.polyfit(lx, ly, 1)
-    residual = ly - (a + b * lx)
-    expected_se = math.sqrt(residual @ residual / (x.size - 2) / np.sum((lx - lx.mean()) ** 2))
-    assert slope == pytest.approx(b, rel=1e-12)
-    assert stderr == pytest.approx(expected_se, rel=1e-10)
-    # 10% noise over two decades: the error is a few hundredths, not zero
-    assert 0.005 < stderr < 0.1
-
-
-@pytest.mark.parametrize("n", [0, 1, 2])
-def test_loglog_slope_needs_three_points(n):
-    x = np.arange(1.0, n + 1.0)
-    with pytest.raises(ValueError):
-        loglog_slope(x, x**2)

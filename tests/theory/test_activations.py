@@ -1,4 +1,5 @@
-"""Activations: names, gains, oddness, validation of user callables, the in-place kernel."""
+"""Tests of deepgep.theory.activations: names, gains, oddness, validation of user callables, the
+in-place kernel."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from deepgep.activations import (
+from deepgep.theory.activations import (
     USER_DEFINED,
     Activation,
     get_activation,

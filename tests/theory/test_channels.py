@@ -1,4 +1,5 @@
-"""Output channels of the GLM (SCIENCE.md section 4): identities first, then independent methods.
+"""Tests of deepgep.theory.channels: the output channels of the GLM (book eq-zout, eq-psi-out),
+identities first, then independent methods.
 
 Every replica quantity of a channel is checked against something computed another way: finite
 differences of ``log Z_out`` for ``g_out``, Monte Carlo through the channel's own ``sample`` (the
@@ -20,18 +21,17 @@ import pytest
 from scipy.integrate import quad
 from scipy.special import log_ndtr, ndtr
 
-from deepgep.channels import (
+from deepgep.theory.channels import (
     AbsChannel,
     GaussianChannel,
     OutputFunctionChannel,
     SignChannel,
     known_channels,
-    log_phi_cdf,
     make_channel,
-    probit_mean_g_out_squared_reference,
 )
+from deepgep.theory.channels.sign import log_phi_cdf, probit_mean_g_out_squared_reference
 
-#: The reference deep model (tanh(2x), L = 2): kappa = eta0^2 and gamma0 (SCIENCE.md section 3).
+#: The reference deep model (tanh(2x), L = 2): kappa = eta0^2 and gamma0 (book eq-composition).
 KAPPA, GAMMA0 = 0.409095, 0.152506
 N_SE = 5.0
 
@@ -59,7 +59,7 @@ def assert_within_se(samples, expected, n_se=N_SE):
     "channel",
     [GaussianChannel(GAMMA0), GaussianChannel(1.0), SignChannel(0.0), SignChannel(GAMMA0), SignChannel(1.0),
      AbsChannel(0.0, 0.01), AbsChannel(0.1, 0.001)],
-    ids=lambda c: f"{c.name}-{getattr(c, 'inner_noise', 0)}-{c.noise}",
+    ids=lambda c: f"{c.name}-{getattr(c, 'gamma0', 0)}-{getattr(c, 'noise', getattr(c, 'total_noise', 0))}",
 )
 def test_psi_out_derivative_identity(channel, q):
     """2 dPsi_out/dq = kappa E[g_out^2]: the stationarity of f_RS in q is the update
@@ -195,7 +195,7 @@ SIGN_GRID = [
 
 @pytest.mark.parametrize("noise, q", SIGN_GRID)
 def test_sign_mean_g2_against_science_md_integral(noise, q):
-    """The 200-node Gauss-Legendre average against SCIENCE.md's integral by adaptive quad
+    """The 200-node Gauss-Legendre average against the integral of book eq-probit-qhat by adaptive quad
     (requested at 1e-12): 1e-11 relative (measured <= 1e-13 on the rest of the grid)."""
     ours = SignChannel(noise).mean_g_out_squared(KAPPA, q)
     assert ours == pytest.approx(probit_mean_g_out_squared_reference(KAPPA, q, noise), rel=1e-11, abs=0)
@@ -428,7 +428,7 @@ def test_abs_bayes_test_error_against_monte_carlo(channel, q):
     labels sampled by the channel (5 SE)."""
     rng = np.random.default_rng(41)
     omega, V, y = teacher_sample(channel, 1.0, q, 200_000, rng)
-    W = V + channel.inner_noise
+    W = V + channel.gamma0
     mean_abs = math.sqrt(W) * math.sqrt(2 / math.pi) * np.exp(-0.5 * omega**2 / W) + omega * (
         1 - 2 * ndtr(-omega / math.sqrt(W)))
     assert_within_se((y - mean_abs) ** 2, channel.bayes_test_error(1.0, q))
@@ -447,14 +447,14 @@ def test_satisfies_theorem_flags():
 def test_make_channel_reduces_to_closed_form_channels():
     """linear and sign collect gamma0 + noise (the noise enters before the sign)."""
     lin = make_channel("linear", 0.1, 0.05)
-    assert isinstance(lin, GaussianChannel) and lin.noise == pytest.approx(0.15, rel=1e-15)
+    assert isinstance(lin, GaussianChannel) and lin.total_noise == pytest.approx(0.15, rel=1e-15)
     sgn = make_channel(" Sign ", GAMMA0, 0.0)
-    assert isinstance(sgn, SignChannel) and sgn.noise == GAMMA0
+    assert isinstance(sgn, SignChannel) and sgn.total_noise == GAMMA0
     ab = make_channel("abs", 0.1, 0.001)  # closed form, so any noise > 0 (below MIN_NOISE too)
-    assert isinstance(ab, AbsChannel) and (ab.inner_noise, ab.noise) == (0.1, 0.001)
+    assert isinstance(ab, AbsChannel) and (ab.gamma0, ab.noise) == (0.1, 0.001)
     tanh = make_channel("tanh", GAMMA0, 0.02)
     assert isinstance(tanh, OutputFunctionChannel)
-    assert (tanh.function, tanh.inner_noise, tanh.noise, tanh.name) == ("tanh", GAMMA0, 0.02, "tanh")
+    assert (tanh.function, tanh.gamma0, tanh.noise, tanh.name) == ("tanh", GAMMA0, 0.02, "tanh")
 
 
 def test_channel_errors():

@@ -1,8 +1,10 @@
-"""The equivalent GLM: sampling, and the exact finite-size quantities of the linear channel.
+"""Tests of deepgep.theory.glm: the exact finite-size quantities of the linear channel of the
+equivalent GLM.
 
 Identities first (every exact formula against an independent dense computation), then the
-replica-symmetric closed form of SCIENCE.md section 4 at large size, the Nishimori identity and
-the concentration of the free entropy (Theorem 2).
+replica-symmetric closed form of book eq-linear-closed-form at large size and the Nishimori
+identity. Sampling the GLM is tested in tests/simulate/test_teachers.py, the concentration of the
+free entropy (Theorem 2) in tests/chapters/test_ch3_free_entropy.py.
 """
 
 from __future__ import annotations
@@ -13,160 +15,43 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from deepgep.activations import get_activation
-from deepgep.glm import (
-    GLMSample,
+from deepgep.chapters.ch3_free_entropy import log_partition_variance_scan
+from deepgep.simulate.teachers import GLMSample, sample_glm
+from deepgep.theory.glm import (
     _wishart_statistics,
     expected_linear_mutual_information,
     linear_log_partition,
     linear_mutual_information,
     linear_posterior,
-    log_partition_variance_scan,
-    sample_glm,
 )
 
-#: Cui et al.'s example (phi = tanh(2x), L = 2, rho = 1, eps = 0), SCIENCE.md section 3:
+#: Cui et al.'s example (phi = tanh(2x), L = 2, rho = 1, eps = 0), book eq-composition:
 #: eta0^2 and gamma0 of the equivalent GLM; the linear channel with Delta = 0.
 KAPPA = 0.409095
 NOISE_TOTAL = 0.152506
 ALPHA = 2.0
 
 
-def replica_linear(alpha: float, kappa: float, noise_total: float) -> tuple[float, float]:
-    """``(I/d, 1 - q*)`` of the linear channel, SCIENCE.md section 4 (written out here on
+def replica_linear(alpha: float, kappa: float, total_noise: float) -> tuple[float, float]:
+    """``(I/d, 1 - q*)`` of the linear channel, book eq-linear-closed-form (written out here on
     purpose: the library's state-evolution module is checked against the same numbers)."""
-    delta_e = noise_total / kappa
+    delta_e = total_noise / kappa
     b = delta_e + alpha - 1.0
     one_minus_q = 0.5 * (-b + math.sqrt(b * b + 4.0 * delta_e))
     q = 1.0 - one_minus_q
     q_hat = q / one_minus_q
-    mi = 0.5 * math.log1p(q_hat) - 0.5 * q + 0.5 * alpha * math.log1p(kappa * one_minus_q / noise_total)
+    mi = 0.5 * math.log1p(q_hat) - 0.5 * q + 0.5 * alpha * math.log1p(kappa * one_minus_q / total_noise)
     return mi, one_minus_q
 
 
-def dense_covariance(X: np.ndarray, kappa: float, noise_total: float) -> np.ndarray:
-    """``C = noise_total I_n + kappa X X^T / d``, the covariance of ``y`` given ``X``."""
+def dense_covariance(X: np.ndarray, kappa: float, total_noise: float) -> np.ndarray:
+    """``C = total_noise I_n + kappa X X^T / d``, the covariance of ``y`` given ``X``."""
     n, d = X.shape
-    return noise_total * np.eye(n) + kappa * X @ X.T / d
+    return total_noise * np.eye(n) + kappa * X @ X.T / d
 
 
 def small_problem(n: int, d: int, seed: int = 0) -> GLMSample:
     return sample_glm(n, d, np.random.default_rng(seed), eta0=math.sqrt(KAPPA), gamma0=0.1, noise=0.05)
-
-
-# --- sample_glm ----------------------------------------------------------------------------------
-
-
-def test_sample_shapes_and_model():
-    """z = eta0 X a / sqrt(d) and y = z + sqrt(gamma0) xi + sqrt(noise) xi', with the documented
-    draw order a, X, xi, xi' (reconstructed here from the same seed)."""
-    n, d, eta0, gamma0, noise = 30, 20, 0.7, 0.2, 0.1
-    s = sample_glm(n, d, np.random.default_rng(3), eta0=eta0, gamma0=gamma0, noise=noise)
-    assert s.X.shape == (n, d) and s.y.shape == (n,) and s.a.shape == (d,) and s.z.shape == (n,)
-    assert (s.n, s.d, s.output) == (n, d, "linear")
-    assert s.alpha == n / d and s.kappa == pytest.approx(eta0**2) and s.noise_total == pytest.approx(0.3)
-    rng = np.random.default_rng(3)
-    a = rng.standard_normal(d)
-    X = rng.standard_normal((n, d))
-    xi, xi_out = rng.standard_normal(n), rng.standard_normal(n)
-    np.testing.assert_array_equal(s.a, a)
-    np.testing.assert_array_equal(s.X, X)
-    # One matrix-vector product and a few roundings: agreement to a few ulps of |z| ~ 1.
-    np.testing.assert_allclose(s.z, eta0 * X @ a / math.sqrt(d), rtol=0, atol=1e-13)
-    expected_y = s.z + math.sqrt(gamma0) * xi + math.sqrt(noise) * xi_out
-    np.testing.assert_allclose(s.y, expected_y, rtol=0, atol=1e-13)
-    with pytest.raises(AttributeError):
-        s.eta0 = 2.0  # frozen
-
-
-def test_sample_seeding():
-    one = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2)
-    two = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2)
-    other = sample_glm(10, 7, np.random.default_rng(12), gamma0=0.3, noise=0.2)
-    for field in ("X", "y", "a", "z"):
-        np.testing.assert_array_equal(getattr(one, field), getattr(two, field))
-        assert not np.array_equal(getattr(one, field), getattr(other, field))
-    # Same stream for every channel: the linear output is the identity callable, bit for bit,
-    # and the sign output sees the same teacher and inputs.
-    ident = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2, output=lambda x: x)
-    sign = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2, output="sign")
-    np.testing.assert_array_equal(one.y, ident.y)
-    np.testing.assert_array_equal(one.X, sign.X)
-    np.testing.assert_array_equal(one.a, sign.a)
-
-
-def test_sample_moments_of_z():
-    """Given a, z_mu ~ N(0, kappa |a|^2 / d) i.i.d., so mean(z^2) / (kappa |a|^2/d) has mean 1 and
-    standard deviation sqrt(2/n) = 0.01 at n = 20000: checked at 5 standard deviations. Over the
-    teacher too, E z^2 = kappa; |a|^2/d = 1 +- sqrt(2/d) = 0.2 at d = 50, checked at 5 sd."""
-    n, d, eta0 = 20000, 50, 0.8
-    s = sample_glm(n, d, np.random.default_rng(4), eta0=eta0, gamma0=0.5, noise=0.25)
-    conditional = eta0**2 * float(s.a @ s.a) / d
-    assert abs(np.mean(s.z**2) / conditional - 1.0) < 5 * math.sqrt(2.0 / n)
-    assert abs(np.mean(s.z)) < 5 * math.sqrt(conditional / n)
-    assert abs(float(s.a @ s.a) / d - 1.0) < 5 * math.sqrt(2.0 / d)
-    # Residual of the linear channel: variance gamma0 + noise = 0.75, same tolerance logic.
-    assert abs(np.var(s.y - s.z) / 0.75 - 1.0) < 5 * math.sqrt(2.0 / n)
-
-
-def test_sign_output():
-    """Labels are +-1 and agree with sign(z) with probability 1 - arccos(sqrt(kappa/rho))/pi,
-    rho = kappa + gamma0 + noise (the probit channel, SCIENCE.md section 4); the empirical
-    frequency over n = 20000 has standard deviation <= 0.5/sqrt(n): checked at 5 sd."""
-    n, eta0, gamma0, noise = 20000, 0.9, 0.3, 0.2
-    s = sample_glm(n, 40, np.random.default_rng(5), eta0=eta0, gamma0=gamma0, noise=noise, output="SIGN ")
-    assert s.output == "sign"
-    assert set(np.unique(s.y)) == {-1.0, 1.0}
-    kappa_given_a = eta0**2 * float(s.a @ s.a) / 40  # z | a has this variance
-    expected = 1.0 - math.acos(math.sqrt(kappa_given_a / (kappa_given_a + gamma0 + noise))) / math.pi
-    assert abs(np.mean(s.y == np.sign(s.z)) - expected) < 5 * 0.5 / math.sqrt(n)
-    noiseless = sample_glm(200, 40, np.random.default_rng(5), output="sign")
-    np.testing.assert_array_equal(noiseless.y, np.where(noiseless.z >= 0, 1.0, -1.0))
-
-
-def test_callable_output():
-    s = sample_glm(50, 10, np.random.default_rng(6), eta0=1.3, output=np.tanh)
-    assert s.output == "tanh"
-    np.testing.assert_array_equal(s.y, np.tanh(s.z))
-    # A deepgep Activation is a callable: its name is recorded, and the gain is applied (a
-    # "linear" activation with gain 2 is NOT the linear channel).
-    doubled = sample_glm(50, 10, np.random.default_rng(6), eta0=1.3, output=get_activation("linear", 2.0))
-    assert doubled.output == "linear"
-    np.testing.assert_allclose(doubled.y, 2.0 * doubled.z, rtol=1e-15, atol=0)
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        dict(n=0, d=5),
-        dict(n=-3, d=5),
-        dict(n=2.5, d=5),
-        dict(n=5, d=0),
-        dict(n=5, d=True),
-        dict(n=5, d=5, eta0=0.0),
-        dict(n=5, d=5, eta0=-1.0),
-        dict(n=5, d=5, eta0=math.inf),
-        dict(n=5, d=5, gamma0=-0.1),
-        dict(n=5, d=5, noise=math.nan),
-        dict(n=5, d=5, noise=-1e-3),
-        dict(n=5, d=5, gamma0=math.inf),
-        dict(n=5, d=5, eta0="big"),
-        dict(n=5, d=5, output="relu"),
-        dict(n=5, d=5, output=3.0),
-        dict(n=5, d=5, output=lambda x: x[:2]),
-        dict(n=5, d=5, output=lambda x: np.full_like(x, np.inf)),
-    ],
-)
-def test_sample_bad_inputs(kwargs):
-    with pytest.raises(ValueError):
-        sample_glm(rng=np.random.default_rng(0), **kwargs)
-
-
-def test_sample_needs_generator():
-    with pytest.raises(TypeError):
-        sample_glm(5, 5, np.random.RandomState(0))
-    with pytest.raises(TypeError):
-        sample_glm(5, 5, 0)
 
 
 # --- exact identities of the linear channel -------------------------------------------------------
@@ -289,7 +174,7 @@ def test_control_variates_agree_with_plain_monte_carlo():
 
 
 def test_mutual_information_approaches_replica_formula():
-    """E_X (1/2d) log det(I + kappa X X^T/(d s)) -> replica I/d (SCIENCE.md section 4) with an
+    """E_X (1/2d) log det(I + kappa X X^T/(d s)) -> replica I/d (book eq-linear-closed-form) with an
     O(1/d) finite-size correction: the mean of a linear spectral statistic of a real Wishart
     matrix is off its Marchenko-Pastur limit by O(1), i.e. O(1/d) per coordinate.
 
@@ -315,7 +200,7 @@ def test_mutual_information_approaches_replica_formula():
 
 
 def test_posterior_mse_approaches_replica_formula():
-    """E tr(Sigma)/d -> 1 - q* (SCIENCE.md section 4) at alpha = 2, d = 400: in exploration
+    """E tr(Sigma)/d -> 1 - q* (book eq-linear-closed-form) at alpha = 2, d = 400: in exploration
     d * (E mse - (1 - q*)) was 0.08-0.17 (an O(1/d) correction) with a per-instance spread
     ~0.2/d, and this seed gives 0.06; 5 instances must land within 1/d = 0.0025 (1% of
     1 - q* = 0.232)."""
@@ -358,36 +243,3 @@ def test_nishimori_identity():
     assert abs(m) < 4 * se, (m, se)
     m, se = mean_and_se(diff_wrong)
     assert abs(m) > 10 * se, (m, se)
-
-
-# --- concentration of the free entropy (Theorem 2) -----------------------------------------------
-
-
-def test_log_partition_variance_decreases_like_one_over_n():
-    """Var((1/n) log Z) = 1/(2n) + Var(log det C)/(4 n^2) for the linear channel (y^T C^{-1} y is
-    chi-squared with n degrees of freedom given X). Over n = 50..400 (factor 8), 300 datasets
-    each: each variance has relative standard error sqrt(2/299) = 8%, so the log-log slope has
-    standard error ~0.05 and the window [-1.3, -0.7] is ~6 SE wide on each side. The pooled
-    n * Var is 1/2 up to Var(log det C)/(4n) (Var(log det C) ~ 0.6 measured at alpha = 2, so
-    < 1% at n = 50) and ~4% statistical error: checked within 20%. This
-    seed measures slope -1.00 and n * Var = 0.50, 0.48, 0.49, 0.49 (five seeds: slopes
-    -0.90..-1.14)."""
-    ns = (50, 100, 200, 400)
-    scan = log_partition_variance_scan(ns, ALPHA, KAPPA, NOISE_TOTAL, 300, np.random.default_rng(12))
-    assert set(scan) >= {"n", "d", "mean", "mean_se", "variance", "variance_se"}
-    np.testing.assert_array_equal(scan["n"], ns)
-    np.testing.assert_array_equal(scan["d"], [25, 50, 100, 200])
-    assert np.all(scan["variance_se"] == pytest.approx(scan["variance"] * math.sqrt(2 / 299)))
-    slope = np.polyfit(np.log(scan["n"]), np.log(scan["variance"]), 1)[0]
-    assert -1.3 < slope < -0.7, slope
-    assert np.mean(scan["n"] * scan["variance"]) == pytest.approx(0.5, rel=0.2)
-    # The mean free entropy converges: across n it moves by O(1/n) plus a standard error of
-    # sqrt(1/(2n))/sqrt(300) <= 0.006; measured spreads 0.002-0.007 (5 seeds), asserted < 0.03.
-    assert np.ptp(scan["mean"]) < 0.03
-
-
-def test_variance_scan_is_reproducible():
-    one = log_partition_variance_scan([20, 40], ALPHA, KAPPA, NOISE_TOTAL, 5, np.random.default_rng(13))
-    two = log_partition_variance_scan([20, 40], ALPHA, KAPPA, NOISE_TOTAL, 5, np.random.default_rng(13))
-    for key in one:
-        np.testing.assert_array_equal(one[key], two[key])

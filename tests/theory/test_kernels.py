@@ -1,10 +1,15 @@
-"""Conjugate kernels: Mehler's series against independent 2-D quadrature, closed forms and
-wide random layers; the linearisation of Theorem 1.
+"""Tests of deepgep.theory.kernels: conjugate kernels, the kernel map of a layer, NNGP kernels.
+
+Conjugate kernels: Mehler's series against independent 2-D quadrature, closed forms and wide
+random layers; the linearisation of Theorem 1. The kernel map of a layer (shared by the DEQ and
+renormalisation chapters): the erf, relu and sin closed forms against the compiled 2-D quadrature
+and Mehler's series. NNGP kernels of deep networks against sampled networks and the linear
+product.
 
 References by 2-D quadrature use activation_kernel's default 200^2 split tensor rule: a route
 independent of Mehler's series (it evaluates phi at the Cholesky-mixed points of a 2-D grid,
 not 1-D coefficients), accurate to ~1e-15 for the smooth activations here (measured against
-the erf closed form, tests/test_hermite.py). The 601^2 Gauss-Hermite rule used before errs by
+the erf closed form, tests/theory/test_quadrature.py). The 601^2 Gauss-Hermite rule used before errs by
 up to 8.7e-12 on tanh(2x) at these variances (G_ii up to 1.74), so slacks were 1e-12; now 1e-14.
 """
 
@@ -15,19 +20,24 @@ import math
 import numpy as np
 import pytest
 
-from deepgep.activations import get_activation
-from deepgep.data import forward, gaussian_inputs, sample_network
-from deepgep.hermite import activation_kernel
-from deepgep.kernels import (
+from deepgep.theory.activations import get_activation
+from deepgep.simulate.networks import forward, gaussian_inputs, sample_network
+from deepgep.theory.quadrature import activation_kernel
+from deepgep.theory.kernels import (
     MAX_MEHLER_TERMS,
     MEHLER_TOLERANCE,
     TruncationError,
     conjugate_kernel,
+    erf_kernel,
+    kernel_map,
     linearised_kernel,
+    nngp_kernel,
+    quadrature_kernel,
+    relu_kernel,
+    sin_kernel,
 )
-from deepgep.layers import layer_coefficients
-from deepgep.spectra import gram
-
+from deepgep.theory.layers import layer_coefficients
+from deepgep.support.spectra import gram
 
 def small_gram(seed: int = 0, n: int = 20, d: int = 10) -> np.ndarray:
     """Gram matrix of n Gaussian samples in d = 10 dimensions: correlations up to ~0.8."""
@@ -47,7 +57,7 @@ def arccos_kernel(G: np.ndarray, gain: float) -> np.ndarray:
     return gain**2 * np.sqrt(np.outer(s, s)) * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
 
 
-def erf_kernel(G: np.ndarray, gain: float) -> np.ndarray:
+def arcsin_kernel(G: np.ndarray, gain: float) -> np.ndarray:
     """E erf(g u) erf(g v) = (2/pi) arcsin(2 g^2 G_ij / sqrt((1 + 2 g^2 G_ii)(1 + 2 g^2 G_jj)))."""
     a = 1 + 2 * gain**2 * np.diag(G)
     return 2 / np.pi * np.arcsin(2 * gain**2 * G / np.sqrt(np.outer(a, a)))
@@ -81,7 +91,7 @@ def test_erf_kernel_closed_form(gain):
     G = small_gram(seed=1)
     # erf is entire: coefficients at ~1e-14, series bound 1e-10
     np.testing.assert_allclose(
-        conjugate_kernel(G, get_activation("erf", gain)), erf_kernel(G, gain), rtol=0, atol=MEHLER_TOLERANCE
+        conjugate_kernel(G, get_activation("erf", gain)), arcsin_kernel(G, gain), rtol=0, atol=MEHLER_TOLERANCE
     )
 
 
@@ -266,3 +276,139 @@ def test_linearised_kernel_formula():
 def test_linearised_kernel_rejects_bad_eps(eps):
     with pytest.raises(ValueError):
         linearised_kernel(np.eye(3), 0.5, eps)
+
+
+# --- the kernel map of a layer: closed forms, 2-D quadrature, Mehler's series -------------------
+
+
+#: Quadrature error of the tensor rule for relu (kink on a slanted grid line; the quadrature
+#: module measures about 1e-6 per entry on unit variances, we see 1e-5 at variances up to 2).
+RELU_QUADRATURE_TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def covariance() -> np.ndarray:
+    """A 6 x 6 covariance with unequal variances and correlations up to about 0.6."""
+    X = np.random.default_rng(1).standard_normal((6, 8))
+    return X @ X.T / 8 + 0.2 * np.eye(6)
+
+
+@pytest.mark.parametrize("name, gain, tol", [
+    ("erf", 1.0, 1e-12), ("erf", 1.7, 1e-12), ("sin", 1.3, 1e-12), ("linear", 0.8, 1e-12),
+    ("relu", 1.0, RELU_QUADRATURE_TOL),
+])
+def test_closed_forms_match_quadrature(covariance, name, gain, tol):
+    act = get_activation(name, gain)
+    closed = kernel_map(covariance, act, "closed")
+    quad = kernel_map(covariance, act, "quadrature")
+    assert np.max(np.abs(closed - quad)) < tol
+
+
+def test_closed_form_functions_agree_with_kernel_map(covariance):
+    assert np.allclose(erf_kernel(covariance, 1.5), kernel_map(covariance, get_activation("erf", 1.5)))
+    assert np.allclose(relu_kernel(covariance, 2.0), 4.0 * relu_kernel(covariance))  # relu(2u) = 2 relu(u)
+    assert np.allclose(sin_kernel(covariance), kernel_map(covariance, "sin"))
+
+
+def test_relu_diagonal_and_orthogonal_entries():
+    S = np.array([[2.0, 0.0], [0.0, 3.0]])
+    K = relu_kernel(S)
+    assert K[0, 0] == pytest.approx(1.0) and K[1, 1] == pytest.approx(1.5)  # E relu(u)^2 = s/2
+    assert K[0, 1] == pytest.approx(math.sqrt(6.0) / (2 * math.pi))  # independent: (E relu)^2
+
+
+def test_kernel_map_of_tanh_matches_mehler_series(covariance):
+    """Two independent routes: the tensor rule here, Mehler's series in deepgep.theory.kernels."""
+    act = get_activation("tanh", 1.2)
+    assert np.max(np.abs(kernel_map(covariance, act) - conjugate_kernel(covariance, act))) < 1e-9
+
+
+def test_kernel_map_errors(covariance):
+    with pytest.raises(ValueError, match="closed-form"):
+        kernel_map(covariance, "tanh", "closed")
+    with pytest.raises(ValueError, match="method"):
+        kernel_map(covariance, "erf", "exact")
+    with pytest.raises(ValueError, match="built-in"):
+        kernel_map(covariance, np.arctan)
+    with pytest.raises(ValueError, match="square"):
+        kernel_map(np.ones((2, 3)), "erf")
+    with pytest.raises(ValueError, match="symmetric"):
+        kernel_map(np.array([[1.0, 0.5], [0.2, 1.0]]), "erf")
+
+
+# --- quadrature_kernel and nngp_kernel ---------------------------------------------------------
+
+
+def random_gram(n: int = 40, d: int = 30, seed: int = 0) -> np.ndarray:
+    X = np.random.default_rng(seed).standard_normal((n, d))
+    return X @ X.T / d
+
+
+@pytest.mark.parametrize("gain", [0.5, 1.0, 2.0])
+def test_erf_closed_form_matches_quadrature(gain):
+    G = random_gram()
+    K = quadrature_kernel(G, get_activation("erf", gain))
+    assert np.abs(K - erf_kernel(G, gain)).max() < 1e-10
+
+
+@pytest.mark.parametrize("gain", [1.0, 2.0])
+def test_tanh_quadrature_matches_mehler_series(gain):
+    G = 1.5 * random_gram(seed=3)
+    act = get_activation("tanh", gain)
+    assert np.abs(quadrature_kernel(G, act) - conjugate_kernel(G, act)).max() < 1e-9
+
+
+def test_relu_closed_form_matches_quadrature_and_known_values():
+    G = random_gram(seed=4)
+    act = get_activation("relu", 1.5)
+    # the kink makes the tensor rule only algebraically accurate: 1e-3 is what it reaches
+    assert np.abs(quadrature_kernel(G, act) - relu_kernel(G, 1.5)).max() < 1e-2
+    # E relu(u)^2 = s/2, E relu(u) relu(-u) = 0, E relu(u) relu(v) = s/(2 pi) for orthogonal u, v
+    K = relu_kernel(np.array([[2.0, -2.0, 0.0], [-2.0, 2.0, 0.0], [0.0, 0.0, 2.0]]))
+    assert K[0, 0] == pytest.approx(1.0, abs=1e-15)
+    assert K[0, 1] == pytest.approx(0.0, abs=1e-15)
+    assert K[0, 2] == pytest.approx(2.0 / (2 * math.pi), abs=1e-15)
+
+
+@pytest.mark.parametrize("name", ["erf", "relu", "tanh"])
+def test_nngp_kernel_matches_sampled_networks(name):
+    """Neural-tangents style: the kernel is the average of phi(w.x) phi(w.x') over w."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((6, 20))
+    v0, m = 0.7, 400_000
+    W = math.sqrt(v0) * rng.standard_normal((m, 20))
+    act = get_activation(name, 1.3)
+    F = act(W @ X.T / math.sqrt(20))
+    products = F[:, :, None] * F[:, None, :]
+    mc, se = products.mean(axis=0), products.std(axis=0) / math.sqrt(m)
+    K = nngp_kernel(X, name, gain=1.3, weight_variance=v0)
+    z = np.abs(K - mc) / se
+    assert z.max() < 5.0, f"max |K - MC| / SE = {z.max():.2f}"
+
+
+def test_deep_kernel_composition_closed_equals_quadrature_and_linear_product():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((15, 12))
+    K_closed = nngp_kernel(X, "erf", depth=3, weight_variance=(1.0, 2.0, 0.5), method="closed")
+    K_quad = nngp_kernel(X, "erf", depth=3, weight_variance=(1.0, 2.0, 0.5), method="quadrature")
+    assert np.abs(K_closed - K_quad).max() < 1e-10
+    K_lin = nngp_kernel(X, "linear", depth=3, weight_variance=(1.0, 2.0, 0.5))
+    assert np.allclose(K_lin, 1.0 * 2.0 * 0.5 * X @ X.T / 12, rtol=1e-13, atol=1e-14)
+
+
+def test_kernel_errors():
+    G = random_gram(5)
+    with pytest.raises(ValueError, match="method"):
+        kernel_map(G, get_activation("erf"), "spline")
+    with pytest.raises(ValueError, match="closed-form"):
+        kernel_map(G, get_activation("tanh"), "closed")
+    with pytest.raises(ValueError, match="weight_variance"):
+        nngp_kernel(np.ones((3, 2)), "erf", depth=2, weight_variance=(1.0,))
+    with pytest.raises(ValueError, match="weight_variance"):
+        nngp_kernel(np.ones((3, 2)), "erf", weight_variance=-1.0)
+    with pytest.raises(ValueError, match="depth"):
+        nngp_kernel(np.ones((3, 2)), "erf", depth=0)
+    with pytest.raises(ValueError, match="square"):
+        erf_kernel(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="built-in"):
+        quadrature_kernel(G, get_activation(np.tanh))

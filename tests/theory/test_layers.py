@@ -1,9 +1,12 @@
-"""The layer recursion of Theorem 1: reference values, closed forms, Monte Carlo, identities.
+"""Tests of deepgep.theory.layers: the layer recursion of Theorem 1 (reference values, closed
+forms, Monte Carlo, identities) and the composition into the equivalent GLM (book
+eq-composition: explicit loops, reference values, the linear limit, equivalent_parameters and the
+depth table).
 
 Closed-form checks compare each step with the formula evaluated at the library's own
 ``sigma_{l-1}``, so errors do not compound through the depth; they are then at the accuracy of
 the default split rule on an entire integrand (measured <= 4e-15 here, see
-tests/test_hermite.py), checked at 1e-14.
+tests/theory/test_quadrature.py), checked at 1e-14.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import mpmath
 import numpy as np
 import pytest
 
-from deepgep.activations import get_activation
-from deepgep.hermite import gaussian_expectation, gaussian_moments, rule_for
-from deepgep.layers import (
+from deepgep.theory.activations import get_activation
+from deepgep.theory.quadrature import gaussian_expectation, gaussian_moments, rule_for
+from deepgep.theory.layers import (
     LayerCoefficients,
+    depth_table,
+    equivalent_glm,
+    equivalent_parameters,
     erf_coefficients,
     layer_coefficients,
     monte_carlo_coefficients,
@@ -26,6 +32,8 @@ from deepgep.layers import (
 GAINS = [0.5, 1.0, 2.0, 3.0]
 DEPTH = 5
 EPS = np.finfo(np.float64).eps
+#: The reference deep model (tanh(2x), L = 2): kappa = eta0^2 and gamma0 (book eq-composition).
+KAPPA, GAMMA0 = 0.409095, 0.152506
 
 
 def default_rule_second_moment_defect() -> float:
@@ -35,7 +43,7 @@ def default_rule_second_moment_defect() -> float:
 
 
 def test_reference_values_of_science_md():
-    """SCIENCE.md section 3 (Cui et al.'s example), printed to 6 decimals (rounding <= 5e-7)."""
+    """book eq-composition (Cui et al.'s example), printed to 6 decimals (rounding <= 5e-7)."""
     c = layer_coefficients("tanh", 2, gain=2.0)
     np.testing.assert_allclose(c.sigma, [1.0, 0.635261, 0.561601], rtol=0, atol=1e-6)
     np.testing.assert_allclose(c.rho, [0.729478, 0.876799], rtol=0, atol=1e-6)
@@ -280,7 +288,7 @@ def test_library_monte_carlo_check(name, gain):
 
 
 def test_depth_profile_equals_the_composition_and_sigma():
-    from deepgep.layers import depth_profile, equivalent_glm, indistinguishable_depth
+    from deepgep.theory.layers import depth_profile, equivalent_glm, indistinguishable_depth
 
     prof = depth_profile("tanh", 6, gain=2.0)
     for L in range(1, 7):
@@ -294,3 +302,85 @@ def test_depth_profile_equals_the_composition_and_sigma():
     assert indistinguishable_depth(prof, 1e-9) is None
     with pytest.raises(ValueError):
         indistinguishable_depth(prof, 1.5)
+
+
+# --- composition of Theorem 1 (book eq-composition) ------------------------------------------
+
+
+def _explicit_composition(rho_l, eps_l, rho, eps):
+    """eta_k = rho prod_{i>k} rho_i, gamma_k = eps + rho^2 sum_{j>k} eps_j prod_{i>j} rho_i^2
+    (k = 0..L; layers 1-based, rho_l[i-1] = rho_i), as plain loops."""
+    L = len(rho_l)
+    eta, gamma = [], []
+    for k in range(L + 1):
+        e = rho
+        for i in range(k + 1, L + 1):
+            e *= rho_l[i - 1]
+        g = 0.0
+        for j in range(k + 1, L + 1):
+            term = eps_l[j - 1]
+            for i in range(j + 1, L + 1):
+                term *= rho_l[i - 1] ** 2
+            g += term
+        eta.append(e)
+        gamma.append(eps + rho**2 * g)
+    return np.array(eta), np.array(gamma)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "erf", "sin"])
+@pytest.mark.parametrize("gain", [0.5, 1.0, 2.0])
+def test_composition_explicit(activation, gain):
+    """Same formulas, different summation order: agreement to rounding (1e-13 relative)."""
+    for depth in (1, 2, 3, 5):
+        coeffs = layer_coefficients(activation, depth, gain=gain)
+        for rho, eps in ((1.0, 0.0), (0.7, 0.3), (-1.4, 0.05)):
+            glm = equivalent_glm(coeffs, rho, eps)
+            eta, gamma = _explicit_composition(list(coeffs.rho), list(coeffs.eps), rho, eps)
+            np.testing.assert_allclose(glm.eta, eta, rtol=1e-13, atol=0)
+            np.testing.assert_allclose(glm.gamma, gamma, rtol=1e-13, atol=1e-16)
+            assert glm.eta0 == pytest.approx(eta[0], rel=1e-13)
+
+
+def test_composition_reference_values():
+    """book eq-composition (tanh(2x), L = 2): eta0^2 = 0.409095, gamma0 = 0.152506 (6 digits)."""
+    coeffs = layer_coefficients("tanh", 2, gain=2.0)
+    eta, gamma = _explicit_composition(list(coeffs.rho), list(coeffs.eps), 1.0, 0.0)
+    assert abs(eta[0] ** 2 - 0.409095) < 1e-6 and abs(gamma[0] - 0.152506) < 1e-6
+
+
+@pytest.mark.parametrize("gain", [0.5, 1.0, 1.7])
+def test_composition_linear_limit(gain):
+    """phi(x) = g x: rho_l = g, eps_l = 0, so eta0 = rho g^L and gamma0 = eps. The quadrature's
+    eps_l are rounding-level (~1e-29; the residual is summed directly, without cancellation), so
+    gamma0 - eps is at most ~1e-28: checked at 1e-20, and eta0 at 1e-14 relative."""
+    for depth in (1, 3, 6):
+        coeffs = layer_coefficients("linear", depth, gain=gain)
+        for rho, eps in ((1.0, 0.0), (1.3, 0.2)):
+            glm = equivalent_glm(coeffs, rho, eps)
+            assert abs(glm.gamma0 - eps) < 1e-20
+            assert glm.eta0 == pytest.approx(rho * gain**depth, rel=1e-14)
+
+
+def test_reference_deep_model_coefficients():
+    """book eq-composition: tanh(2x), L = 2, rho = 1, eps = 0 (values printed to 6 decimals)."""
+    glm = equivalent_glm(layer_coefficients("tanh", 2, gain=2.0))
+    assert glm.kappa == pytest.approx(KAPPA, abs=1e-6)
+    assert glm.gamma0 == pytest.approx(GAMMA0, abs=1e-6)
+
+
+def test_equivalent_parameters_depth_zero_is_the_readout():
+    assert equivalent_parameters("tanh", 2.0, 0, rho=1.3, eps=0.2) == (1.3, 0.2)
+
+
+def test_equivalent_parameters_match_the_composition():
+    glm = equivalent_glm(layer_coefficients("erf", 3, gain=1.5))
+    assert equivalent_parameters("erf", 1.5, 3) == (glm.eta0, glm.gamma0)
+
+
+def test_coefficient_table_rows_and_reference_values():
+    t = depth_table(["tanh", "sin"], [1.0, 2.0], [1, 2])
+    assert len(t["activation"]) == 8
+    row = (t["activation"] == "tanh") & (t["gain"] == 2.0) & (t["depth"] == 2)
+    # book eq-composition, quoted to 6 decimals
+    assert t["eta0^2"][row][0] == pytest.approx(0.409095, abs=1e-6)
+    assert t["gamma0"][row][0] == pytest.approx(0.152506, abs=1e-6)

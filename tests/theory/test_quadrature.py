@@ -1,6 +1,7 @@
-"""Gaussian quadrature: exactness, closed forms, 30-digit references, and identities.
+"""Tests of deepgep.theory.quadrature: Gaussian quadrature (exactness, closed forms, 30-digit
+references, and identities).
 
-Two rules (see deepgep.hermite): the default split rule (``n_nodes=None``: Gauss-Legendre on
+Two rules (see deepgep.theory.quadrature): the default split rule (``n_nodes=None``: Gauss-Legendre on
 [-12, 0] and [0, 12], 2 x 100 nodes, Gaussian density in the weights) and Gauss-Hermite with an
 explicit ``n_nodes``. Tolerance vocabulary used below:
 
@@ -27,8 +28,8 @@ import pytest
 from scipy.special import erf, gammaln
 from scipy.stats import norm
 
-from deepgep.activations import get_activation
-from deepgep.hermite import (
+from deepgep.theory.activations import get_activation
+from deepgep.theory.quadrature import (
     GAUSS_HERMITE_NODES,
     SPLIT_RULE_CUTOFF,
     SPLIT_RULE_NODES,
@@ -43,8 +44,8 @@ from deepgep.hermite import (
     rule_for,
     split_legendre_rule,
 )
-from deepgep.kernels import conjugate_kernel
-from deepgep.layers import layer_coefficients
+from deepgep.theory.kernels import conjugate_kernel
+from deepgep.theory.layers import layer_coefficients
 
 EPS = np.finfo(np.float64).eps
 

@@ -1,10 +1,11 @@
-"""Kernel renormalisation (Pacelli et al. 2023): kernels, effective action, minimiser, predictor.
+"""Tests of deepgep.theory.renormalisation: kernel renormalisation (Pacelli et al. 2023), the
+effective action, its minimiser and the predictor.
 
-Kernels: closed forms against the 2-D quadrature, Mehler's series and sampled networks.
 Action: the minimiser is a stationary point and the global minimum of a brute-force scan, its
 ``T -> 0`` limit is the closed form, ``Qbar -> 1`` as ``alpha1 -> 0`` with the predicted slope,
 the deep linear solver agrees with a direct multi-dimensional minimisation. Predictor: the GP
-formulas against an independent Schur-complement computation and Monte Carlo.
+formulas against an independent Schur-complement computation and Monte Carlo; the GLM prediction
+against the erf closed forms. The kernels it uses are tested in tests/theory/test_kernels.py.
 """
 
 from __future__ import annotations
@@ -15,37 +16,19 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from deepgep.activations import get_activation
-from deepgep.kernels import conjugate_kernel
-from deepgep.renormalisation import (
+from deepgep.theory.kernels import nngp_kernel
+from deepgep.theory.renormalisation import (
     NoMinimumError,
     Prediction,
     deep_linear_zero_temperature,
-    digits_two_classes,
     effective_action,
-    erf_kernel,
     generalisation_error,
-    glm_comparison,
     glm_prediction,
     gp_predict,
-    kernel_map,
-    make_instance,
-    nngp_kernel,
     q_bar_zero_temperature,
-    quadrature_kernel,
-    relu_kernel,
-    sampling_comparison,
     solve_renormalisation,
-    summarise_samples,
     target_ratio,
-    teacher_instance,
-    width_scan,
 )
-
-
-def gram(n: int = 40, d: int = 30, seed: int = 0) -> np.ndarray:
-    X = np.random.default_rng(seed).standard_normal((n, d))
-    return X @ X.T / d
 
 
 def problem(P: int = 40, d: int = 30, seed: int = 1, scale: float = 1.0):
@@ -53,79 +36,6 @@ def problem(P: int = 40, d: int = 30, seed: int = 1, scale: float = 1.0):
     X = rng.standard_normal((P, d))
     y = scale * np.tanh(X @ rng.standard_normal(d) / math.sqrt(d)) + 0.1 * rng.standard_normal(P)
     return nngp_kernel(X, "erf"), y
-
-
-# --- kernels -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("gain", [0.5, 1.0, 2.0])
-def test_erf_closed_form_matches_quadrature(gain):
-    G = gram()
-    K = quadrature_kernel(G, get_activation("erf", gain))
-    assert np.abs(K - erf_kernel(G, gain)).max() < 1e-10
-
-
-@pytest.mark.parametrize("gain", [1.0, 2.0])
-def test_tanh_quadrature_matches_mehler_series(gain):
-    G = 1.5 * gram(seed=3)
-    act = get_activation("tanh", gain)
-    assert np.abs(quadrature_kernel(G, act) - conjugate_kernel(G, act)).max() < 1e-9
-
-
-def test_relu_closed_form_matches_quadrature_and_known_values():
-    G = gram(seed=4)
-    act = get_activation("relu", 1.5)
-    # the kink makes the tensor rule only algebraically accurate: 1e-3 is what it reaches
-    assert np.abs(quadrature_kernel(G, act) - relu_kernel(G, 1.5)).max() < 1e-2
-    # E relu(u)^2 = s/2, E relu(u) relu(-u) = 0, E relu(u) relu(v) = s/(2 pi) for orthogonal u, v
-    K = relu_kernel(np.array([[2.0, -2.0, 0.0], [-2.0, 2.0, 0.0], [0.0, 0.0, 2.0]]))
-    assert K[0, 0] == pytest.approx(1.0, abs=1e-15)
-    assert K[0, 1] == pytest.approx(0.0, abs=1e-15)
-    assert K[0, 2] == pytest.approx(2.0 / (2 * math.pi), abs=1e-15)
-
-
-@pytest.mark.parametrize("name", ["erf", "relu", "tanh"])
-def test_nngp_kernel_matches_sampled_networks(name):
-    """Neural-tangents style: the kernel is the average of phi(w.x) phi(w.x') over w."""
-    rng = np.random.default_rng(5)
-    X = rng.standard_normal((6, 20))
-    v0, m = 0.7, 400_000
-    W = math.sqrt(v0) * rng.standard_normal((m, 20))
-    act = get_activation(name, 1.3)
-    F = act(W @ X.T / math.sqrt(20))
-    products = F[:, :, None] * F[:, None, :]
-    mc, se = products.mean(axis=0), products.std(axis=0) / math.sqrt(m)
-    K = nngp_kernel(X, name, gain=1.3, weight_variance=v0)
-    z = np.abs(K - mc) / se
-    assert z.max() < 5.0, f"max |K - MC| / SE = {z.max():.2f}"
-
-
-def test_deep_kernel_composition_closed_equals_quadrature_and_linear_product():
-    rng = np.random.default_rng(6)
-    X = rng.standard_normal((15, 12))
-    K_closed = nngp_kernel(X, "erf", depth=3, weight_variance=(1.0, 2.0, 0.5), method="closed")
-    K_quad = nngp_kernel(X, "erf", depth=3, weight_variance=(1.0, 2.0, 0.5), method="quadrature")
-    assert np.abs(K_closed - K_quad).max() < 1e-10
-    K_lin = nngp_kernel(X, "linear", depth=3, weight_variance=(1.0, 2.0, 0.5))
-    assert np.allclose(K_lin, 1.0 * 2.0 * 0.5 * X @ X.T / 12, rtol=1e-13, atol=1e-14)
-
-
-def test_kernel_errors():
-    G = gram(5)
-    with pytest.raises(ValueError, match="method"):
-        kernel_map(G, get_activation("erf"), "spline")
-    with pytest.raises(ValueError, match="closed-form"):
-        kernel_map(G, get_activation("tanh"), "closed")
-    with pytest.raises(ValueError, match="weight_variance"):
-        nngp_kernel(np.ones((3, 2)), "erf", depth=2, weight_variance=(1.0,))
-    with pytest.raises(ValueError, match="weight_variance"):
-        nngp_kernel(np.ones((3, 2)), "erf", weight_variance=-1.0)
-    with pytest.raises(ValueError, match="depth"):
-        nngp_kernel(np.ones((3, 2)), "erf", depth=0)
-    with pytest.raises(ValueError, match="square"):
-        erf_kernel(np.ones((2, 3)))
-    with pytest.raises(ValueError, match="built-in"):
-        quadrature_kernel(G, get_activation(np.tanh))
 
 
 # --- effective action and its minimiser -------------------------------------------------------------
@@ -287,47 +197,7 @@ def test_predictor_errors():
         generalisation_error(np.ones(3), Prediction(np.ones(2), np.ones(2)))
 
 
-def test_width_scan_recovers_nngp_at_large_width():
-    rng = np.random.default_rng(12)
-    X = rng.standard_normal((50, 30))
-    y = np.tanh(X[:, 0])
-    inst = make_instance(X[:40], y[:40], X[40:], y[40:], activation="erf")
-    scan = width_scan(inst, [10, 1000, 10**7], temperature=0.1)
-    assert abs(scan["q_bar"][-1] - 1) < 1e-5
-    assert scan["error"][-1] == pytest.approx(float(scan["error_nngp"]), rel=1e-5)
-    assert np.allclose(scan["error"], scan["bias2"] + scan["variance"])
-
-
-# --- data, samples, GLM ------------------------------------------------------------------------------
-
-
-def test_digits_two_classes_is_reproducible_and_normalised():
-    a = digits_two_classes((3, 8), 100, 50, np.random.default_rng(13))
-    b = digits_two_classes((3, 8), 100, 50, np.random.default_rng(13))
-    for u, v in zip(a, b):
-        assert np.array_equal(u, v)
-    X, y, X_test, y_test = a
-    assert X.shape == (100, 64) and X_test.shape == (50, 64)
-    assert set(np.unique(y)) == {-1.0, 1.0}
-    assert np.allclose(np.sum(X**2, axis=1), 64)
-    with pytest.raises(ValueError, match="classes"):
-        digits_two_classes((3, 3), 10, 10, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="n_train"):
-        digits_two_classes((3, 8), 10_000, 10, np.random.default_rng(0))
-
-
-def test_summarise_samples_recovers_known_moments():
-    rng = np.random.default_rng(14)
-    mu, sd = np.array([0.5, -1.0, 2.0]), np.array([0.3, 1.0, 0.1])
-    f = mu + sd * rng.standard_normal((16, 20_000, 3))  # 16 chains: a reliable between-chain SE
-    y_test = np.array([0.0, 0.0, 1.0])
-    s = summarise_samples(f, y_test)
-    assert np.all(np.abs(s.mean - mu) < 5 * s.mean_se)
-    assert np.all(np.abs(s.variance - sd**2) < 5 * s.variance_se)
-    exact = np.mean((y_test - mu) ** 2 + sd**2)
-    assert abs(s.error - exact) < 5 * s.error_se
-    with pytest.raises(ValueError, match="n_chains"):
-        summarise_samples(f[:1], y_test)
+# --- GLM prediction ---------------------------------------------------------------------------------
 
 
 def test_glm_prediction_for_erf_closed_forms():
@@ -341,39 +211,3 @@ def test_glm_prediction_for_erf_closed_forms():
     assert out["test_error"] == pytest.approx(out["posterior_variance"] + 0.1)
     with pytest.raises(ValueError, match="odd"):
         glm_prediction("relu", noise=0.1, alpha=1.0)
-
-
-def test_sampling_comparison_recognises_draws_from_the_theory():
-    """Draws from the renormalised GP itself: the theory must match them within sampling error and
-    the NNGP must not."""
-    rng = np.random.default_rng(15)
-    inst = teacher_instance(20, 20, 40, 15, rng, readout_gain=0.4, noise=0.05)
-    sol = solve_renormalisation(inst.K, inst.y, hidden_widths=8, temperature=0.05)
-    pred = gp_predict(inst.K, inst.K_cross, inst.K_test, inst.y, temperature=0.05,
-                      kernel_scale=sol.kernel_scale, full_covariance=True)
-    f = rng.multivariate_normal(pred.mean, pred.covariance, size=(8, 5000))
-    c = sampling_comparison(inst, f, hidden_width=8, temperature=0.05)
-    assert c["q_bar"] == pytest.approx(sol.kernel_scale)
-    assert abs(c["var_theory"] - c["var_sampled"]) < 5 * c["var_sampled_se"]
-    assert c["mean_gap_theory"] < 3 * c["mean_se"]
-    assert abs(c["error_theory"] - c["error_sampled"]) < 5 * c["error_sampled_se"]
-    assert abs(c["var_nngp"] - c["var_sampled"]) > 20 * c["var_sampled_se"]
-
-
-def test_glm_comparison_shapes_identities_and_errors():
-    out = glm_comparison(20, alpha=2.0, alpha1=4.0, noise=0.1, n_seeds=3, n_test=30,
-                         rng=np.random.default_rng(16))
-    assert out["q_bar"].shape == (3,) and np.all(out["q_bar"] > 0)
-    assert list(out["sizes"]) == [20, 40, 10]
-    assert np.all(out["error_predicted"] > 0.1)  # posterior variance + T
-    assert np.all(out["glm_error"] == glm_prediction("erf", noise=0.1, alpha=2.0)["test_error"])
-    with pytest.raises(ValueError, match="sizes"):
-        glm_comparison(0, alpha=2.0, alpha1=1.0, noise=0.1, n_seeds=1, n_test=1, rng=np.random.default_rng(0))
-
-
-def test_teacher_instance_is_reproducible_and_consistent():
-    a = teacher_instance(10, 7, 12, 5, np.random.default_rng(17), noise=0.1)
-    b = teacher_instance(10, 7, 12, 5, np.random.default_rng(17), noise=0.1)
-    assert np.array_equal(a.y, b.y) and np.array_equal(a.K_cross, b.K_cross)
-    full = nngp_kernel(np.vstack([a.X, a.X_test]), "erf")
-    assert np.allclose(a.K, full[:12, :12]) and np.allclose(a.K_test, full[12:, 12:])

@@ -1,23 +1,27 @@
-"""Tests of deepgep.ridge_theory against closed forms, exact linear algebra and simulation."""
+"""Tests of deepgep.theory.ridge against closed forms, exact linear algebra and simulation."""
 
 import math
 
 import numpy as np
 import pytest
 
-from deepgep.estimators import classification_error, regression_error, ridge
-from deepgep.glm import sample_glm
-from deepgep.ridge_theory import (marchenko_pastur_transform, ridge_classification_error,
-                                  ridge_overlaps, ridge_regression_error)
-from deepgep.state_evolution import gaussian_closed_form
+from deepgep.simulate.estimators import classification_error, regression_error, ridge
+from deepgep.simulate.teachers import sample_glm
+from deepgep.theory.ridge import (
+    marchenko_pastur_transform,
+    ridge_classification_error,
+    ridge_overlaps,
+    ridge_regression_error,
+)
+from deepgep.theory.state_evolution import gaussian_closed_form
 
-KAPPA, GAMMA0 = 0.409095, 0.152506  # SCIENCE.md: tanh(2x), L = 2
+KAPPA, GAMMA0 = 0.409095, 0.152506  # the book's reference example: tanh(2x), L = 2
 
 
 @pytest.mark.parametrize("alpha", [0.25, 0.9, 1.0, 2.0, 6.0])
 @pytest.mark.parametrize("noise", [0.05, 0.2, 1.0])
 def test_ridge_at_lambda_star_is_the_bayes_error(alpha, noise):
-    """SCIENCE.md section 4: ridge with lambda* = noise / kappa is Bayes-optimal (closed forms)."""
+    """book eq-linear-closed-form: ridge with lambda* = noise / kappa is Bayes-optimal (closed forms)."""
     total = GAMMA0 + noise
     ridge_err = ridge_regression_error(KAPPA, total, alpha, total / KAPPA)
     assert ridge_err == pytest.approx(gaussian_closed_form(KAPPA, total, alpha)["test_error"], rel=1e-12)
@@ -92,9 +96,9 @@ def test_bad_input():
 def test_optimal_ridge_classification_is_optimal_and_not_better_than_bayes(alpha):
     """The optimised penalty beats a grid of others, and no estimator beats Bayes: the Bayes
     classification error of the same GLM (state evolution, sign channel) is a lower bound."""
-    from deepgep.channels import make_channel
-    from deepgep.ridge_theory import optimal_ridge_classification
-    from deepgep.state_evolution import solve
+    from deepgep.theory.channels import make_channel
+    from deepgep.theory.ridge import optimal_ridge_classification
+    from deepgep.theory.state_evolution import solve
 
     lam, err = optimal_ridge_classification(KAPPA, GAMMA0, alpha)
     # ridge sees the labels' linear part b z plus uncorrelated noise of variance 1 - b^2 kappa:

@@ -1,9 +1,11 @@
-"""Replica-symmetric state evolution of the Bayes-optimal GLM (SCIENCE.md section 4).
+"""Tests of deepgep.theory.state_evolution: replica-symmetric state evolution of the
+Bayes-optimal GLM (book eq-linear-closed-form).
 
-Identities first: the closed form of the linear channel, I-MMSE, the envelope theorem
-``df/dalpha = Psi_out(q*)``, stationarity of ``f_RS`` in ``q`` and ``q_hat``, the Nishimori
-consistency of the returned point; then the reference deep model, the noiseless perceptron's
-asymptote, the branch selection at a first-order transition, and the error paths.
+Identities first: the closed form of the linear channel, I-MMSE, the indexing of the iteration's
+trajectory, the envelope theorem ``df/dalpha = Psi_out(q*)``, stationarity of ``f_RS`` in ``q``
+and ``q_hat``, the Nishimori consistency of the returned point; then the sign channel of the
+reference deep model, the noiseless perceptron's asymptote, the branch selection at a
+first-order transition, the error paths and the benchmark's smoke test.
 
 Fixed points are iterated until ``|q_{t+1} - q_t| < tol``; with a contraction rate ``r < 1`` the
 distance to the true fixed point is at most ``tol r / (1 - r)``. Free entropies and mutual
@@ -25,9 +27,8 @@ from scipy.integrate import quad
 from scipy.optimize import brentq, minimize_scalar
 from scipy.special import log_ndtr
 
-from deepgep.channels import AbsChannel, GaussianChannel, SignChannel, make_channel
-from deepgep.layers import equivalent_glm, layer_coefficients
-from deepgep.state_evolution import (
+from deepgep.theory.channels import AbsChannel, GaussianChannel, SignChannel, make_channel
+from deepgep.theory.state_evolution import (
     ConvergenceError,
     bayes_optimal_curve,
     fixed_point,
@@ -37,9 +38,10 @@ from deepgep.state_evolution import (
     iterate,
     q_hat_of,
     solve,
+    state_evolution_trajectory,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KAPPA, GAMMA0 = 0.409095, 0.152506
 ALPHAS = np.linspace(0.1, 7.0, 70)
 
@@ -54,7 +56,7 @@ def sign_curve():
 
 @pytest.mark.parametrize("kappa, noise, tol", [(KAPPA, GAMMA0, 1e-10), (1.0, 0.5, 1e-10), (1.0, 0.05, 1e-12)])
 def test_linear_channel_matches_closed_form(kappa, noise, tol):
-    """q, q_hat, mse, test error and I/d0 against SCIENCE.md's closed forms over alpha in [0.1, 7].
+    """q, q_hat, mse, test error and I/d0 against the closed forms of book eq-linear-closed-form over alpha in [0.1, 7].
     The stopping rule bounds the step, not the error: the error is tol r / (1 - r). For the reference
     model (noise/kappa = 0.37) tol = 1e-10 leaves 2.3e-10 relative on mse = 1 - q; at noise/kappa =
     0.05 the rate near alpha = 1 approaches 1 and tol = 1e-10 leaves 1.9e-9, so that case runs at
@@ -97,12 +99,38 @@ def test_i_mmse_for_the_linear_channel(alpha, snr):
     assert abs((mi_closed(snr + h) - mi_closed(snr - h)) / (2 * h) - 0.5 * alpha * (1 - q)) > 1e-3
 
 
+# --- the trajectory of the iteration ------------------------------------------------------------
+
+
+def test_state_evolution_trajectory_indexing_and_fixed_point():
+    kappa, noise, alpha = 1.0, 0.25, 2.0
+    channel = GaussianChannel(noise)
+    q = state_evolution_trajectory(channel, kappa, alpha, 60)
+    assert q.shape == (61,) and q[0] == 0.0
+    # q_1 is the first step from q_0 = 0: q_hat_0 = alpha kappa / (kappa + noise)
+    q_hat0 = alpha * kappa / (kappa + noise)
+    assert q[1] == pytest.approx(q_hat0 / (1 + q_hat0), rel=1e-14)
+    assert q[2] == pytest.approx(q_hat_of(channel, kappa, alpha, q[1]) / (1 + q_hat_of(channel, kappa, alpha, q[1])))
+    assert np.all(np.diff(q) >= -1e-15)
+    assert q[-1] == pytest.approx(gaussian_closed_form(kappa, noise, alpha)["q"], abs=1e-10)
+    sign = SignChannel(GAMMA0)
+    qs = state_evolution_trajectory(sign, KAPPA, 3.0, 80, q0=0.1)
+    assert qs[0] == 0.1
+    assert qs[-1] == pytest.approx(iterate(sign, KAPPA, 3.0, 1e-6)[0], abs=1e-8)
+    with pytest.raises(ValueError):
+        state_evolution_trajectory(channel, kappa, alpha, 5, q0=1.5)
+    with pytest.raises(ValueError):
+        state_evolution_trajectory(channel, kappa, -1.0, 5)
+    with pytest.raises(ValueError):
+        state_evolution_trajectory(channel, kappa, alpha, -1)
+
+
 # --- envelope theorem and stationarity ---------------------------------------------------------
 
 CHANNELS = [GaussianChannel(GAMMA0), SignChannel(GAMMA0), SignChannel(0.0)]
 
 
-@pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: f"{c.name}-{c.noise}")
+@pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: f"{c.name}-{getattr(c, 'total_noise', getattr(c, 'noise', 0))}")
 @pytest.mark.parametrize("alpha", [0.5, 2.0, 5.0])
 def test_free_entropy_derivative_in_alpha_is_psi_out(channel, alpha):
     """df_RS(q*(alpha), q_hat*(alpha); alpha)/dalpha = Psi_out(q*) (envelope theorem), and hence
@@ -122,7 +150,7 @@ def test_free_entropy_derivative_in_alpha_is_psi_out(channel, alpha):
     assert d_mi > 0
 
 
-@pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: f"{c.name}-{c.noise}")
+@pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: f"{c.name}-{getattr(c, 'total_noise', getattr(c, 'noise', 0))}")
 @pytest.mark.parametrize("alpha", [0.5, 2.0, 5.0])
 def test_free_entropy_is_stationary_at_the_fixed_point(channel, alpha):
     """df/dq_hat = (1/2)(q_hat/(1+q_hat) - q) and df/dq = -q_hat/2 + alpha Psi_out'(q) vanish: central
@@ -142,7 +170,7 @@ def test_free_entropy_is_stationary_at_the_fixed_point(channel, alpha):
     assert free_entropy(channel, KAPPA, alpha, q, qh) == pytest.approx(float(r["free_entropy"][0]), rel=1e-15)
 
 
-@pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: f"{c.name}-{c.noise}")
+@pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: f"{c.name}-{getattr(c, 'total_noise', getattr(c, 'noise', 0))}")
 def test_returned_point_is_a_consistent_fixed_point(channel):
     """Nishimori: q_hat = alpha kappa E[g^2](q) at the returned q (recomputed there, so to rounding),
     and q = q_hat / (1 + q_hat) within the stopping tolerance."""
@@ -156,14 +184,7 @@ def test_returned_point_is_a_consistent_fixed_point(channel):
     np.testing.assert_allclose(r["mutual_information_per_sample"] * r["alpha"], r["mutual_information"], rtol=1e-15)
 
 
-# --- the reference deep model ------------------------------------------------------------------
-
-
-def test_reference_deep_model_coefficients():
-    """SCIENCE.md section 3: tanh(2x), L = 2, rho = 1, eps = 0 (values printed to 6 decimals)."""
-    glm = equivalent_glm(layer_coefficients("tanh", 2, gain=2.0))
-    assert glm.kappa == pytest.approx(KAPPA, abs=1e-6)
-    assert glm.gamma0 == pytest.approx(GAMMA0, abs=1e-6)
+# --- the sign channel of the reference deep model ----------------------------------------------
 
 
 def test_sign_curve_is_monotone(sign_curve):
@@ -303,7 +324,7 @@ def test_phase_retrieval_first_order_transition():
 
     Fixed points solve alpha = q / ((1 - q) kappa E[g^2](q)). At noise 0.01 this curve is increasing
     (measured on 100 q in [0.5, 0.995], and independently with the closed-form reference of
-    tests/test_channels.py): no coexistence, the transition is continuous. At noise 1e-3 it folds back
+    tests/theory/test_channels.py): no coexistence, the transition is continuous. At noise 1e-3 it folds back
     (window alpha in (1.124, 1.137)), at 1e-4 the window is wide ((< 1.06, 1.129)): there the two
     iterations land on different fixed points, and the Bayes-optimal one (larger f_RS) at alpha = 1.1
     is the informed one, which the uninformed iteration does not reach: the hard phase."""

@@ -1,8 +1,9 @@
 """Bayes-optimal GAMP for the GLM of the book, and its state evolution.
 
-The model (SCIENCE.md sections 3-4): inputs ``X`` (``n x d``, rows = samples, i.i.d.
+The model (book eq-equivalent-glm): inputs ``X`` (``n x d``, rows = samples, i.i.d.
 ``N(0, 1)``), teacher ``a ~ N(0, I_d)``, pre-activations ``z = eta0 X a / sqrt(d)`` of variance
-``kappa = eta0**2``, labels ``y ~ P_out(. | z)`` given by a channel of :mod:`deepgep.channels`.
+``kappa = eta0**2``, labels ``y ~ P_out(. | z)`` given by a channel of
+:mod:`deepgep.theory.channels`.
 With the design ``F = eta0 X / sqrt(d)`` (so that ``z = F a``) and the prior ``N(0, 1)`` on each
 coordinate of ``a``, generalised approximate message passing (Rangan 2011; in the notation of
 Barbier, Krzakala, Macris, Miolane & Zdeborova, PNAS 2019, and of the Zdeborova-Krzakala
@@ -37,7 +38,8 @@ the ``a`` scale with ``lambda = noise / kappa``), whatever the scalar-variance a
 
 **Index alignment with state evolution.** Every per-iteration array of :class:`GAMPResult` has
 ``iterations + 1`` entries; entry ``t`` is measured on ``a_t``, the estimate after ``t``
-iterations (entry 0 is the initialisation). :func:`state_evolution_trajectory` returns
+iterations (entry 0 is the initialisation).
+:func:`deepgep.theory.state_evolution.state_evolution_trajectory` returns
 ``q_0, ..., q_T`` with ``q_{t+1} = q_hat_t / (1 + q_hat_t)``, ``q_hat_t = q_hat_of(q_t)``, the
 ``q_hat_t`` being the (large-``d``) value of ``A_t`` computed from ``a_t``. Then, as
 ``d -> infinity`` at fixed ``t``, entry ``t`` of GAMP matches ``q_t`` of SE (same ``t``):
@@ -54,9 +56,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepgep.channels import check_kappa, check_overlap
-from deepgep.state_evolution import check_alpha, q_hat_of
-from deepgep.validation import check_design, check_vector as _check_vector
+from deepgep.support.validation import check_count, check_design, check_kappa, check_real, check_vector
+from deepgep.theory.channels import GAMPChannel
+from deepgep.theory.state_evolution import state_evolution_trajectory
+
+__all__ = ["INIT_VARIANCE", "GAMPResult", "gamp"]
 
 #: Variance of the coordinates of the random start (only when ``rng`` is passed to :func:`gamp`).
 INIT_VARIANCE = 1e-6
@@ -98,9 +102,7 @@ class GAMPResult:
 
 
 def _check_channel(channel) -> None:
-    if not callable(getattr(channel, "g_out", None)) or not callable(
-        getattr(channel, "mean_g_out_squared", None)
-    ):
+    if not isinstance(channel, GAMPChannel):
         raise TypeError(
             f"GAMP needs a channel with g_out(y, omega, V) and mean_g_out_squared(kappa, q) "
             f"(GaussianChannel, SignChannel); got {type(channel).__name__}"
@@ -120,39 +122,10 @@ def _frobenius_squared(X: np.ndarray) -> float:
 
 
 def _check_iteration_options(n_iter, damping, tol) -> tuple[int, float, float]:
-    if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
-        raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
     damping = float(damping)
     if not 0.0 <= damping < 1.0:
         raise ValueError(f"damping must be in [0, 1), got {damping!r}")
-    tol = float(tol)
-    if not (math.isfinite(tol) and tol >= 0.0):
-        raise ValueError(f"tol must be finite and >= 0, got {tol!r}")
-    return int(n_iter), damping, tol
-
-
-# --- state evolution -----------------------------------------------------------------------
-
-
-def state_evolution_trajectory(channel, kappa: float, alpha: float, n_iter: int, q0: float = 0.0) -> np.ndarray:
-    """State evolution of Bayes-optimal GAMP, iteration by iteration: ``q_0 = q0`` and
-    ``q_{t+1} = q_hat_t / (1 + q_hat_t)``, ``q_hat_t = q_hat_of(channel, kappa, alpha, q_t)``.
-
-    Returns the ``n_iter + 1`` values ``q_0, ..., q_{n_iter}``; entry ``t`` predicts GAMP's
-    overlap, self-overlap and variance after ``t`` iterations, and ``1 - q_t`` its MSE (module
-    docstring: GAMP started from ``a_0 = 0`` corresponds to ``q0 = 0``).
-    """
-    kappa, alpha = check_kappa(kappa), check_alpha(alpha)
-    if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
-        raise ValueError(f"n_iter must be a non-negative integer, got {n_iter!r}")
-    q = np.empty(int(n_iter) + 1)
-    q[0] = check_overlap(q0)
-    for t in range(int(n_iter)):
-        q_hat = q_hat_of(channel, kappa, alpha, float(q[t]))
-        if not math.isfinite(q_hat):
-            raise FloatingPointError(f"state evolution: non-finite q_hat at t = {t} (q = {q[t]})")
-        q[t + 1] = q_hat / (1.0 + q_hat)
-    return q
+    return check_count("n_iter", n_iter), damping, check_real("tol", tol)
 
 
 # --- GAMP ----------------------------------------------------------------------------------
@@ -175,8 +148,8 @@ def gamp(
     ``a ~ N(0, I_d)``.
 
     ``X``: ``n x d`` inputs (used in place, never copied when float64; ``X.T`` is a view).
-    ``channel``: provides ``g_out`` (:class:`~deepgep.channels.GaussianChannel`,
-    :class:`~deepgep.channels.SignChannel`). ``eta0``: non-zero, ``kappa = eta0**2``.
+    ``channel``: provides ``g_out`` (:class:`~deepgep.theory.channels.GaussianChannel`,
+    :class:`~deepgep.theory.channels.SignChannel`). ``eta0``: non-zero, ``kappa = eta0**2``.
     ``n_iter``: maximum number of iterations. ``damping`` in ``[0, 1)``: the new ``g``, ``a``
     and ``v`` are mixed with the old ones, ``new <- (1 - damping) new + damping old`` (0: plain
     GAMP). ``tol``: stop when ``sqrt(mean((a_{t+1} - a_t)^2)) < tol`` (``tol = 0`` never stops
@@ -192,8 +165,8 @@ def gamp(
     _check_channel(channel)
     X = check_design(X, contiguous=True)
     n, d = X.shape
-    y = _check_vector("y", y, n, "one label per row")
-    a_true = None if teacher is None else _check_vector("teacher", teacher, d, "one entry per column")
+    y = check_vector("y", y, n, "one label per row")
+    a_true = None if teacher is None else check_vector("teacher", teacher, d, "one entry per column")
     n_iter, damping, tol = _check_iteration_options(n_iter, damping, tol)
     eta0 = float(eta0)
     kappa = check_kappa(eta0 * eta0)  # eta0 = 0, nan or inf raise
@@ -277,40 +250,3 @@ def gamp(
         kappa=kappa,
         estimates=None if kept is None else np.array(kept),
     )
-
-
-__all__ = ["GAMPResult", "gamp", "state_evolution_trajectory", "INIT_VARIANCE"]
-
-
-def gamp_versus_state_evolution(
-    channel,
-    kappa: float,
-    alpha: float,
-    d: int,
-    n_seeds: int,
-    n_iter: int,
-    rng: np.random.Generator,
-    *,
-    output: str,
-    gamma0: float = 0.0,
-    noise: float = 0.0,
-) -> dict[str, np.ndarray]:
-    """GAMP on ``n_seeds`` independent GLM instances of size ``d``, ``n = alpha d``, drawn with
-    :func:`deepgep.glm.sample_glm` (``output`` "linear" or "sign", extra noise ``gamma0`` and
-    label noise ``noise``, which ``channel`` must describe). Returns per iteration ``t = 0..n_iter``
-    the mean MSE on ``a`` over instances, its standard error, and state evolution's ``1 - q_t``."""
-    from deepgep.glm import sample_glm
-
-    eta0 = math.sqrt(kappa)
-    n = int(round(alpha * d))
-    mse = np.empty((n_seeds, n_iter + 1))
-    for s in range(n_seeds):
-        data = sample_glm(n, d, rng, eta0=eta0, gamma0=gamma0, noise=noise, output=output)
-        res = gamp(data.X, data.y, channel, eta0, n_iter=n_iter, tol=0.0, teacher=data.a)
-        mse[s] = res.mse
-    return {
-        "iteration": np.arange(n_iter + 1),
-        "mse": mse.mean(axis=0),
-        "mse_se": mse.std(axis=0, ddof=1) / math.sqrt(n_seeds) if n_seeds > 1 else np.zeros(n_iter + 1),
-        "state_evolution": 1.0 - state_evolution_trajectory(channel, kappa, alpha, n_iter),
-    }

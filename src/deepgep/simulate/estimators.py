@@ -1,4 +1,5 @@
-"""Estimators on the inputs ``X^0``: ridge regression and Bayes-optimal GAMP, on one scale.
+"""Learners on fixed features: ridge regression, logistic regression and Bayes-optimal GAMP on
+the inputs ``X^0`` (one scale), and kernel ridge regression on a kernel matrix.
 
 Convention: samples are ROWS, ``X`` is ``n x d``, and every estimator returns a weight vector
 ``w`` (length ``d``) whose predictions are ``X w / sqrt(d)`` (:func:`predict`). Ridge is
@@ -9,11 +10,12 @@ Convention: samples are ROWS, ``X`` is ``n x d``, and every estimator returns a 
 
 For the linear GLM ``y = eta0 X a / sqrt(d) + sqrt(gamma0 + Delta) xi`` with prior
 ``a ~ N(0, I_d)`` the posterior mean of ``a`` is ``w(lam*) / eta0`` with
-``lam* = (gamma0 + Delta) / eta0^2`` (SCIENCE.md section 4; :func:`deepgep.glm.linear_posterior`):
+``lam* = (gamma0 + Delta) / eta0^2`` (book eq-ridge-bayes; :func:`deepgep.theory.glm.linear_posterior`,
+:func:`deepgep.theory.ridge.bayes_ridge_lambda`):
 ridge at ``lam*`` is Bayes-optimal, and by the deep Gaussian equivalence (Theorem 4) it is
 asymptotically Bayes-optimal for the deep teacher's linear channel as well.
 
-GAMP (:func:`deepgep.amp.gamp`) estimates ``a`` itself; :func:`gamp_estimate` returns
+GAMP (:func:`deepgep.simulate.amp.gamp`) estimates ``a`` itself; :func:`gamp_estimate` returns
 ``w = eta0 a_hat`` so that ``X w / sqrt(d) = eta0 X a_hat / sqrt(d)`` is GAMP's estimate of the
 pre-activation ``z`` and the two estimators are compared on the same scale.
 """
@@ -21,30 +23,23 @@ pre-activation ``z`` and the two estimators are compared on the same scale.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh
 
-from deepgep.amp import GAMPResult, gamp
-from deepgep.validation import check_design as _check_design
-from deepgep.validation import check_vector as _check_vector
+from deepgep.simulate.amp import GAMPResult, gamp
+from deepgep.support.validation import check_choice, check_count, check_design, check_real, check_vector
+
+__all__ = [
+    "RIDGE_METHODS", "ridge", "ridge_path", "predict", "regression_error", "classification_error",
+    "prediction_error", "gamp_estimate", "logistic_regression", "kernel_ridge_predict",
+    "kernel_ridge_classification",
+]
 
 #: ``method`` values of :func:`ridge`: the smaller system ("auto"; ties go to the primal), the
 #: ``d x d`` one ("primal") or the ``n x n`` one ("dual").
 RIDGE_METHODS = ("auto", "primal", "dual")
-
-
-# --- validation ----------------------------------------------------------------------------
-
-
-def _check_lambda(lam) -> float:
-    try:
-        v = float(lam)
-    except (TypeError, ValueError):
-        raise ValueError(f"lam must be a real number, got {lam!r}") from None
-    if not (math.isfinite(v) and v > 0.0):
-        raise ValueError(f"lam must be finite and > 0 (ridge needs a positive penalty), got {lam!r}")
-    return v
 
 
 def _side(n: int, d: int, method: str) -> str:
@@ -68,10 +63,10 @@ def ridge(X, y, lam: float, *, method: str = "auto") -> np.ndarray:
     Raises ``ValueError`` for ``lam <= 0`` or non-finite, ``X`` not a finite non-empty matrix,
     ``y`` not a finite vector of length ``n``, or an unknown ``method``.
     """
-    X = _check_design(X)
+    X = check_design(X)
     n, d = X.shape
-    y = _check_vector("y", y, n, "one label per row")
-    lam = _check_lambda(lam)
+    y = check_vector("y", y, n, "one label per row")
+    lam = check_real("lam", lam, positive=True)
     root_d = math.sqrt(d)
     if _side(n, d, method) == "dual":
         K = X @ X.T / d
@@ -93,13 +88,13 @@ def ridge_path(X, y, lams) -> np.ndarray:
     a zero eigenvalue slightly negative; eigenvalues are clipped at 0 (the Gram matrix is
     positive semi-definite), so ``e + lam >= lam > 0``.
     """
-    X = _check_design(X)
+    X = check_design(X)
     n, d = X.shape
-    y = _check_vector("y", y, n, "one label per row")
+    y = check_vector("y", y, n, "one label per row")
     lam_arr = np.asarray(lams, dtype=np.float64)
     if lam_arr.ndim > 1 or lam_arr.size == 0:
         raise ValueError(f"lams must be a non-empty 1-d sequence, got shape {lam_arr.shape}")
-    lam_arr = np.array([_check_lambda(v) for v in np.atleast_1d(lam_arr)])
+    lam_arr = np.array([check_real("lam", v, positive=True) for v in np.atleast_1d(lam_arr)])
     root_d = math.sqrt(d)
     if _side(n, d, "auto") == "dual":
         e, U = eigh(X @ X.T / d, check_finite=False)
@@ -113,50 +108,29 @@ def ridge_path(X, y, lams) -> np.ndarray:
     return (b[None, :] / (e[None, :] + lam_arr[:, None])) @ V.T
 
 
-def bayes_ridge_lambda(eta0: float, gamma0: float, noise: float) -> float:
-    """``lam* = (gamma0 + Delta) / eta0^2``: ridge on ``X^0`` with ``lam*`` is the Bayes posterior
-    mean of the linear GLM (SCIENCE.md section 4), scaled by ``eta0`` (module docstring).
-
-    Raises ``ValueError`` for ``eta0`` zero or non-finite, ``gamma0`` or ``noise`` negative or
-    non-finite, or ``gamma0 + noise = 0`` (noiseless: ``lam* = 0``, not a ridge problem).
-    """
-    eta0 = float(eta0)
-    if not math.isfinite(eta0) or eta0 == 0.0:
-        raise ValueError(f"eta0 must be finite and non-zero, got {eta0!r}")
-    total = 0.0
-    for name, value in (("gamma0", gamma0), ("noise", noise)):
-        v = float(value)
-        if not math.isfinite(v) or v < 0.0:
-            raise ValueError(f"{name} must be a finite non-negative variance, got {value!r}")
-        total += v
-    if total == 0.0:
-        raise ValueError("gamma0 + noise = 0: the Bayes-optimal penalty is 0 (interpolation), not ridge")
-    return total / (eta0 * eta0)
-
-
 # --- predictions and errors ----------------------------------------------------------------
 
 
 def predict(X, w) -> np.ndarray:
     """``X w / sqrt(d)`` (length ``n``)."""
-    X = _check_design(X)
-    w = _check_vector("w", w, X.shape[1], "one weight per column")
+    X = check_design(X)
+    w = check_vector("w", w, X.shape[1], "one weight per column")
     return X @ w / math.sqrt(X.shape[1])
 
 
 def regression_error(X, y, w) -> float:
     """Mean squared error ``mean((y - X w/sqrt(d))^2)``."""
-    X = _check_design(X)
-    y = _check_vector("y", y, X.shape[0], "one label per row")
+    X = check_design(X)
+    y = check_vector("y", y, X.shape[0], "one label per row")
     r = y - predict(X, w)
     return float(r @ r) / r.size
 
 
 def classification_error(X, y, w) -> float:
     """Fraction of ``sign(X w/sqrt(d)) != y``, labels ``y`` in ``{-1, +1}``; ``sign(0) = +1``
-    (the convention of the sign channel of :func:`deepgep.glm.sample_glm`)."""
-    X = _check_design(X)
-    y = _check_vector("y", y, X.shape[0], "one label per row")
+    (the convention of the sign channel of :func:`deepgep.simulate.teachers.sample_glm`)."""
+    X = check_design(X)
+    y = check_vector("y", y, X.shape[0], "one label per row")
     if not np.all(np.abs(y) == 1.0):
         raise ValueError("classification labels must be -1 or +1")
     guess = np.where(predict(X, w) >= 0.0, 1.0, -1.0)
@@ -166,30 +140,31 @@ def classification_error(X, y, w) -> float:
 # --- GAMP ----------------------------------------------------------------------------------
 
 
+def prediction_error(y, prediction, output: str) -> float:
+    """Test error of predictions of labels ``y``: the mean squared error for ``output="linear"``
+    (regression), the misclassification rate of ``sign(prediction)`` for ``"sign"``
+    (``sign(0) = +1``)."""
+    key = check_choice("output", output, ("linear", "sign"))
+    y = np.asarray(y, dtype=np.float64)
+    prediction = np.asarray(prediction, dtype=np.float64)
+    if key == "linear":
+        return float(np.mean((y - prediction) ** 2))
+    return float(np.mean(np.where(prediction >= 0.0, 1.0, -1.0) != y))
+
+
 def gamp_estimate(X, y, channel, eta0: float, *, return_result: bool = False, **kw):
-    """Bayes-optimal GAMP (:func:`deepgep.amp.gamp`, keywords ``kw`` passed on) as a weight
+    """Bayes-optimal GAMP (:func:`deepgep.simulate.amp.gamp`, keywords ``kw`` passed on) as a weight
     vector on the ridge scale: ``w = eta0 a_hat``, so that ``X w / sqrt(d)`` is GAMP's estimate
     of the pre-activation ``eta0 X a / sqrt(d)``. For the linear channel of noise
-    ``gamma0 + Delta`` its fixed point is ``ridge(X, y, bayes_ridge_lambda(eta0, gamma0, Delta))``.
+    ``gamma0 + Delta`` its fixed point is ``ridge(X, y, bayes_ridge_lambda(eta0, gamma0, Delta))``
+    (:func:`deepgep.theory.ridge.bayes_ridge_lambda`).
 
-    Returns ``w``, or ``(w, result)`` with the :class:`~deepgep.amp.GAMPResult` (whose
+    Returns ``w``, or ``(w, result)`` with the :class:`~deepgep.simulate.amp.GAMPResult` (whose
     ``estimate`` is ``a_hat``, on the teacher's scale) if ``return_result``.
     """
     result: GAMPResult = gamp(X, y, channel, eta0, **kw)
     w = float(eta0) * result.estimate
     return (w, result) if return_result else w
-
-
-__all__ = [
-    "RIDGE_METHODS",
-    "ridge",
-    "ridge_path",
-    "bayes_ridge_lambda",
-    "predict",
-    "regression_error",
-    "classification_error",
-    "gamp_estimate",
-]
 
 
 def logistic_regression(X, y, lam: float, *, tol: float = 1e-10, max_iter: int = 10_000) -> np.ndarray:
@@ -199,17 +174,17 @@ def logistic_regression(X, y, lam: float, *, tol: float = 1e-10, max_iter: int =
     ``C sum loss + |w|^2 / 2`` on the features ``X / sqrt(d)``, so ``C = 1 / lam``.
 
     Raises ``ValueError`` on ``lam <= 0``, labels other than ``+-1`` or non-convergence."""
-    import warnings
-
+    # scikit-learn is imported on first use: it takes a second, which `import deepgep` and the
+    # command line should not pay
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    X = _check_design(X)
+    X = check_design(X)
     n, d = X.shape
-    y = _check_vector("y", y, n, "one label per row")
+    y = check_vector("y", y, n, "one label per row")
     if not np.all(np.abs(y) == 1.0):
         raise ValueError("logistic regression needs labels in {-1, +1}")
-    lam = _check_lambda(lam)
+    lam = check_real("lam", lam, positive=True)
     model = LogisticRegression(C=1.0 / lam, fit_intercept=False, tol=tol, max_iter=max_iter,
                                solver="lbfgs")
     with warnings.catch_warnings():
@@ -219,3 +194,39 @@ def logistic_regression(X, y, lam: float, *, tol: float = 1e-10, max_iter: int =
         except ConvergenceWarning as exc:
             raise ValueError(f"logistic regression did not converge in {max_iter} iterations: {exc}") from None
     return model.coef_.ravel().copy()
+
+
+# --- kernel ridge regression ---------------------------------------------------------------
+
+
+def kernel_ridge_predict(K_train: np.ndarray, K_cross: np.ndarray, Y: np.ndarray,
+                         ridge: float) -> np.ndarray:
+    """Kernel ridge regression ``K_cross (K_train + ridge I)^{-1} Y`` (Cholesky solve)."""
+    A = K_train + check_real("ridge", ridge, positive=True) * np.eye(K_train.shape[0])
+    return K_cross @ cho_solve(cho_factor(A), Y)
+
+
+def _one_hot_classify(K: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
+              ridge: float) -> np.ndarray:
+    """Arg-max of one-hot kernel ridge regression (centred targets) on the ``test`` rows."""
+    Y = np.eye(int(y.max()) + 1)[y[train]]
+    scores = kernel_ridge_predict(K[np.ix_(train, train)], K[np.ix_(test, train)], Y - Y.mean(0), ridge)
+    return np.argmax(scores, axis=1)
+
+
+def kernel_ridge_classification(K: np.ndarray, y: np.ndarray, n_train: int, ridges, validation: float = 0.25
+                         ) -> tuple[np.ndarray, float]:
+    """One-hot kernel ridge classification with the kernel ``K`` on all samples (the first
+    ``n_train`` are the training set). The ridge is chosen among ``ridges`` (multiples of the
+    mean diagonal of ``K``) on the last ``validation`` fraction of the training set, then the
+    model is refitted on the whole training set. Returns the test predictions and the ridge."""
+    n_train = check_count("n_train", n_train, 2)
+    idx = np.arange(y.size)
+    n_fit = int(round((1.0 - validation) * n_train))
+    if not 1 <= n_fit < n_train:
+        raise ValueError(f"validation must leave both parts non-empty, got {validation!r}")
+    scale = float(np.mean(np.diag(K)))
+    accuracy = [np.mean(_one_hot_classify(K, y, idx[:n_fit], idx[n_fit:n_train], r * scale) == y[n_fit:n_train])
+                for r in ridges]
+    best = float(ridges[int(np.argmax(accuracy))]) * scale
+    return _one_hot_classify(K, y, idx[:n_train], idx[n_train:], best), best

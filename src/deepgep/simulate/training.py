@@ -2,11 +2,11 @@
 
 This is the trained-network side of the comparison of Cui, Krzakala & Zdeborova (2023): a
 student with the teacher's widths and activation, ALL of whose weights are learnt. Samples are
-ROWS, as in :mod:`deepgep.data`. For ``widths = (d_0, d_1, ..., d_L)``:
+ROWS, as in :mod:`deepgep.simulate.networks`. For ``widths = (d_0, d_1, ..., d_L)``:
 
     h^0 = x,    z^l = h^{l-1} W^{l T} / sqrt(d_{l-1}),    h^l = phi(z^l),    f(x) = a . h^L / sqrt(d_L),
 
-``W^l`` of shape ``d_l x d_{l-1}`` (the layout of :class:`deepgep.data.DeepNetwork`) and the
+``W^l`` of shape ``d_l x d_{l-1}`` (the layout of :class:`deepgep.simulate.networks.DeepNetwork`) and the
 readout ``a`` of length ``d_L``. The training objective is
 
     R(theta) = loss + (weight_decay / 2n) * (|a|^2 + sum_l |W^l|_F^2),
@@ -17,7 +17,7 @@ readout ``a`` of length ``d_L``. The training objective is
 So ``n R`` is the negative log-posterior of the teacher's model with a standard Gaussian prior on
 every weight and Gaussian label noise of variance ``weight_decay`` (regression): the minimiser is
 the MAP estimator, and ``weight_decay`` is on the same scale as the ridge penalty of
-:func:`deepgep.estimators.ridge` (``|y - X w / sqrt(d)|^2 + lam |w|^2``), to which the
+:func:`deepgep.simulate.estimators.ridge` (``|y - X w / sqrt(d)|^2 + lam |w|^2``), to which the
 objective reduces for a linear readout on fixed features. For a linear depth-1 student
 (``f = x . W^T a / sqrt(d_0 d_1)``) the penalty over all factorisations of the same
 ``beta = W^T a / sqrt(d_0 d_1)`` is at least ``weight_decay sqrt(d_0 d_1) |beta| / n``
@@ -26,8 +26,8 @@ then ridge regression with the self-consistent penalty ``weight_decay sqrt(d_0 d
 (tests/test_training.py checks this identity).
 
 Gradients are computed by hand-written backpropagation with BLAS matrix products over the whole
-batch (no loop over samples); ``phi'`` of the built-in activations is implemented here
-(:func:`activation_derivative`); user callables have no derivative and are refused.
+batch (no loop over samples); ``phi'`` is :meth:`deepgep.theory.activations.Activation.derivative`
+(built-in activations; user callables have no derivative and are refused).
 """
 
 from __future__ import annotations
@@ -40,13 +40,14 @@ import numpy as np
 from scipy.special import expit
 from tqdm import tqdm
 
-from deepgep.activations import Activation, get_activation
-from deepgep.data import DeepNetwork, _check_widths, forward
-from deepgep.threads import single_threaded_blas
-from deepgep.validation import check_design as _check_design
-from deepgep.validation import check_generator as _check_generator
-from deepgep.validation import check_real as _check_real
-from deepgep.validation import check_vector as _check_vector
+from deepgep.simulate.networks import DeepNetwork, forward
+from deepgep.support.threads import single_threaded_blas
+from deepgep.support.validation import (check_choice, check_count, check_design, check_generator,
+                                        check_real, check_vector, check_widths)
+from deepgep.theory.activations import Activation, builtin_activation, get_activation
+
+__all__ = ["TASKS", "OPTIMIZERS", "parameter_count", "objective_and_gradient", "TrainingResult",
+           "train_student", "student_predict"]
 
 #: ``task`` values of :func:`train_student`.
 TASKS = ("regression", "classification")
@@ -54,66 +55,17 @@ TASKS = ("regression", "classification")
 #: ``optimizer`` values of :func:`train_student`.
 OPTIMIZERS = ("gd", "lbfgs")
 
-#: Built-in activations whose derivative :func:`activation_derivative` knows.
-DIFFERENTIABLE = ("linear", "tanh", "erf", "sin", "relu")
-
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-
-
-# --- the derivative of the activation ---------------------------------------------------------
-
-
-def _differentiable(activation: Activation) -> Activation:
-    if not activation.is_builtin or activation.name not in DIFFERENTIABLE:
-        raise ValueError(
-            f"training needs phi'; it is implemented only for the built-in activations "
-            f"({', '.join(DIFFERENTIABLE)}), not for the user callable {activation.name!r}"
-        )
-    return activation
-
-
-def activation_derivative(activation: Activation, z: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
-    """``phi'(z) = g act'(g z)`` elementwise for ``phi(z) = act(g z)`` (``g = activation.gain``).
-
-    ``h = phi(z)``, if given, is reused by ``tanh`` (``phi' = g (1 - h^2)``). ``relu'(0)`` is taken
-    as 0. Raises ``ValueError`` for a user callable (no derivative is known).
-    """
-    act = _differentiable(activation)
-    g = act.gain
-    z = np.asarray(z, dtype=np.float64)
-    name = act.name
-    if name == "linear":
-        return np.full_like(z, g)
-    if name == "tanh":
-        t = np.tanh(g * z) if h is None else np.asarray(h, dtype=np.float64)
-        return g * (1.0 - t * t)
-    if name == "erf":
-        u = g * z
-        return (g * _TWO_OVER_SQRT_PI) * np.exp(-(u * u))
-    if name == "sin":
-        return g * np.cos(g * z)
-    # relu
-    return np.where(z > 0.0, g, 0.0)
-
-
 # --- objective and gradient -------------------------------------------------------------------
 
 
 def parameter_count(widths: Sequence[int]) -> int:
     """``P = d_L + sum_l d_l d_{l-1}``, the number of trained parameters (the penalty's norm)."""
-    w = _check_widths(widths)
+    w = check_widths(widths)
     return w[-1] + sum(w[ell] * w[ell - 1] for ell in range(1, len(w)))
 
 
-def _check_task(task: str) -> str:
-    key = task.strip().lower() if isinstance(task, str) else None
-    if key not in TASKS:
-        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
-    return key
-
-
 def _check_labels(y, n: int, task: str) -> np.ndarray:
-    y = _check_vector("y", y, n, "one label per row")
+    y = check_vector("y", y, n, "one label per row")
     if task == "classification" and not np.all(np.abs(y) == 1.0):
         raise ValueError("classification labels must be -1 or +1")
     return y
@@ -149,7 +101,7 @@ def _objective_and_gradient(X, y, weights, a, act, task, weight_decay, with_grad
     G = np.multiply.outer(r, a / root_L)  # dloss/dh^L, n x d_L
     grads = [None] * len(weights)
     for ell in range(len(weights) - 1, -1, -1):
-        D = G * activation_derivative(act, zs[ell], hs[ell + 1])  # dloss/dz^{l}
+        D = G * act.derivative(zs[ell], hs[ell + 1])  # dloss/dz^{l}
         grads[ell] = D.T @ hs[ell] / roots[ell] + c * weights[ell]
         if ell > 0:
             G = D @ weights[ell] / roots[ell]
@@ -172,10 +124,10 @@ def objective_and_gradient(
     Returns ``(R, [dR/dW^1, ..., dR/dW^L], dR/da)``, each gradient of its parameter's shape.
     Validates its inputs like :func:`train_student`.
     """
-    task = _check_task(task)
-    weight_decay = _check_real("weight_decay", weight_decay, positive=False)
-    act = _differentiable(get_activation(activation, gain))
-    X = _check_design(X)
+    task = check_choice("task", task, TASKS)
+    weight_decay = check_real("weight_decay", weight_decay, positive=False)
+    act = builtin_activation(get_activation(activation, gain), "training")
+    X = check_design(X)
     weights = [np.asarray(W, dtype=np.float64) for W in weights]
     if not weights:
         raise ValueError("weights must hold at least one layer")
@@ -185,7 +137,7 @@ def objective_and_gradient(
             raise ValueError(f"W^{ell} has shape {W.shape}, expected ({W.shape[0]}, {widths[ell - 1]})")
     if X.shape[1] != widths[0]:
         raise ValueError(f"X must have shape (n, {widths[0]}), got {X.shape}")
-    a = _check_vector("readout", readout, widths[-1], "d_L, the last width")
+    a = check_vector("readout", readout, widths[-1], "d_L, the last width")
     y = _check_labels(y, X.shape[0], task)
     return _objective_and_gradient(X, y, weights, a, act, task, weight_decay)
 
@@ -231,11 +183,11 @@ def train_student(
 ) -> TrainingResult:
     """Train the student of the module docstring on the full batch, minimising ``R``.
 
-    ``widths = (d_0, d_1, ..., d_L)`` in the convention of :func:`deepgep.data.sample_network`
+    ``widths = (d_0, d_1, ..., d_L)`` in the convention of :func:`deepgep.simulate.networks.sample_network`
     (``d_0`` must equal ``X.shape[1]``); ``activation`` and ``gain`` as in
-    :func:`deepgep.activations.get_activation`, restricted to the built-ins. Initialisation:
+    :func:`deepgep.theory.activations.get_activation`, restricted to the built-ins. Initialisation:
     ``W^1, ..., W^L`` then ``a`` with i.i.d. ``N(0, init_scale^2)`` entries drawn from ``rng`` in
-    that order (the order of :func:`deepgep.data.sample_teacher`).
+    that order (the order of :func:`deepgep.simulate.teachers.sample_teacher`).
 
     ``optimizer="gd"``: each epoch is one step ``theta <- theta - learning_rate * grad R``;
     training stops after ``epochs`` steps or as soon as ``|R_{k-1} - R_k| / |R_{k-1}| < tol``
@@ -253,19 +205,18 @@ def train_student(
     ``numpy.random.Generator``; ``FloatingPointError`` if the objective becomes non-finite
     (gradient descent diverged: use a smaller ``learning_rate``).
     """
-    task = _check_task(task)
-    weight_decay = _check_real("weight_decay", weight_decay, positive=False)
-    learning_rate = _check_real("learning_rate", learning_rate, positive=True)
-    init_scale = _check_real("init_scale", init_scale, positive=True)
-    tol = _check_real("tol", tol, positive=False)
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
-    act = _differentiable(get_activation(activation, gain))
-    rng = _check_generator(rng)
-    w = _check_widths(widths)
+    task = check_choice("task", task, TASKS)
+    weight_decay = check_real("weight_decay", weight_decay, positive=False)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    init_scale = check_real("init_scale", init_scale, positive=True)
+    tol = check_real("tol", tol, positive=False)
+    epochs = check_count("epochs", epochs, 0)
+    act = builtin_activation(get_activation(activation, gain), "training")
+    rng = check_generator(rng)
+    w = check_widths(widths)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    X = _check_design(X)
+    X = check_design(X)
     if X.shape[1] != w[0]:
         raise ValueError(f"widths[0] = d_0 = {w[0]} must equal the number of columns of X, {X.shape[1]}")
     y = _check_labels(y, X.shape[0], task)
@@ -350,10 +301,10 @@ def _minimise_lbfgs(weights: list[np.ndarray], a: np.ndarray, evaluate, losses: 
 
 def student_predict(result: TrainingResult, X) -> np.ndarray:
     """``f(x) = a . h^L(x) / sqrt(d_L)`` for each row of ``X`` (length ``n``), with the hidden
-    layers computed by :func:`deepgep.data.forward`."""
+    layers computed by :func:`deepgep.simulate.networks.forward`."""
     if not isinstance(result, TrainingResult):
         raise TypeError(f"result must be a TrainingResult, got {type(result).__name__}")
-    X = _check_design(X)
+    X = check_design(X)
     d0 = result.network.widths[0]
     if X.shape[1] != d0:
         raise ValueError(f"X must have shape (n, {d0}), got {X.shape}")

@@ -10,14 +10,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+from deepgep.support.stats import mean_and_error
 
-def mean_and_error(values: np.ndarray, axis: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over ``axis`` and its standard error (zero when there is a single seed)."""
-    v = np.asarray(values, dtype=float)
-    m = v.mean(axis=axis)
-    k = v.shape[axis]
-    se = v.std(axis=axis, ddof=1) / np.sqrt(k) if k > 1 else np.zeros_like(m)
-    return m, se
+__all__ = [
+    "loglog_with_errors", "reference_slope", "layer_width_figure", "spectra_figure",
+    "sample_size_figure", "generalisation_figure", "escape_figure", "depth_figure", "STYLE",
+    "finite_size_figure",
+]
 
 
 def loglog_with_errors(
@@ -36,8 +35,8 @@ def reference_slope(ax: Axes, x: np.ndarray, y0: float, slope: float, label: str
     ax.plot(x, y0 * (x / x[0]) ** slope, "k--", lw=1, label=label)
 
 
-def width_scan_figure(rec: dict[str, np.ndarray], fields: Sequence[tuple[str, str]]) -> Figure:
-    """One panel per field of a :func:`deepgep.equivalence.width_scan` record, one curve per layer."""
+def layer_width_figure(rec: dict[str, np.ndarray], fields: Sequence[tuple[str, str]]) -> Figure:
+    """One panel per field of a :func:`deepgep.chapters.ch1_gaussian_equivalence.layer_width_scan` record, one curve per layer."""
     fig, axes = plt.subplots(1, len(fields), figsize=(4.2 * len(fields), 3.4), squeeze=False)
     for ax, (field, title) in zip(axes[0], fields):
         data = rec[field]
@@ -67,7 +66,7 @@ def spectra_figure(spectra: dict[str, list[np.ndarray]], labels: dict[str, str],
 
 
 def sample_size_figure(records: dict[int, dict[str, np.ndarray]]) -> Figure:
-    """Records of :func:`deepgep.equivalence.sample_size_scan` keyed by width ``d``.
+    """Records of :func:`deepgep.chapters.ch1_gaussian_equivalence.sample_size_scan` keyed by width ``d``.
 
     Left: the three distances and the theorem's rate against ``n / d^{3/2}``. Right: the
     off-diagonal nonlinear kernel (in units of ``eps``) against ``n / d^2``.
@@ -91,18 +90,28 @@ def sample_size_figure(records: dict[int, dict[str, np.ndarray]]) -> Figure:
     return fig
 
 
-def _errorbars(ax: Axes, x: np.ndarray, values: np.ndarray, label: str, marker: str) -> None:
-    m, se = mean_and_error(values)
-    ax.errorbar(x, m, yerr=se, fmt=marker, ms=5, capsize=3, label=label)
+#: One look per method across the whole book: colour, marker and line of each (issue of the
+#: book's figures: a method is recognised by its colour in every chapter).
+STYLE = {
+    "bayes": dict(color="black", ls="-", lw=2.0),
+    "theory": dict(color="black", ls="--", lw=1.2),
+    "ridge": dict(color="C0", marker="o", ls="none"),
+    "logistic": dict(color="C1", marker="s", ls="none"),
+    "network": dict(color="C2", marker="^", ls="none"),
+    "posterior": dict(color="C3", marker="D", ls="none"),
+    "simulation": dict(color="C4", marker="v", ls="none"),
+    "plateau": dict(color="grey", ls=":", lw=1.0),
+}
+
+
+def _marks(ax: Axes, x: np.ndarray, mean: np.ndarray, se: np.ndarray, method: str, label: str) -> None:
+    """Means with standard-error bars in the style of ``method``."""
+    ax.errorbar(x, mean, yerr=se, ms=5, capsize=3, label=label, **STYLE[method])
 
 
 def generalisation_figure(theory: dict[str, dict], simulation: dict[str, dict],
                           plateaus: dict[str, float], lambda_labels: Sequence[str]) -> Figure:
-    """Chapter 4's version of Cui et al.'s figure: one panel per task (``"regression"``,
-    ``"classification"``). ``theory[task]`` from :func:`deepgep.generalisation.regression_theory`
-    or ``classification_theory`` (``bayes``, ``ridge`` with one column per ``lambda_labels``),
-    ``simulation[task]`` from :func:`deepgep.generalisation.estimator_scan` (ridge column 0 is
-    the optimal penalty), ``plateaus[task]`` the large-alpha limit of the Bayes error."""
+    """Chapter 4's version of Cui et al.'s figure (the current notebook's figure, replaced with the notebook)."""
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
     for ax, task in zip(axes, ("regression", "classification")):
         th, sim = theory[task], simulation[task]
@@ -110,11 +119,12 @@ def generalisation_figure(theory: dict[str, dict], simulation: dict[str, dict],
         for k, lab in enumerate(lambda_labels):
             ax.plot(th["alpha"], th["ridge"][:, k], lw=1, ls=("--", ":", "-.")[k % 3], label=f"ridge {lab}")
         ax.axhline(plateaus[task], color="grey", lw=0.8, ls=":", label="plateau")
-        _errorbars(ax, sim["alpha"], sim["ridge"][:, 0, :], "ridge, simulated", "o")
-        if "logistic" in sim:
-            _errorbars(ax, sim["alpha"] * 1.03, sim["logistic"], "logistic, simulated", "s")
-        if sim["network"].size:
-            _errorbars(ax, sim["network_alpha"] * 0.97, sim["network"], "trained network", "^")
+        for x, v, lab, mk in ((sim["alpha"], sim["ridge"][:, 0, :], "ridge, simulated", "o"),
+                              (sim["alpha"] * 1.03, sim.get("logistic"), "logistic, simulated", "s"),
+                              (sim["network_alpha"] * 0.97, sim["network"], "trained network", "^")):
+            if v is not None and v.size:
+                m, se = mean_and_error(v)
+                ax.errorbar(x, m, yerr=se, fmt=mk, ms=5, capsize=3, label=lab)
         ax.set_xlabel(r"$\alpha = n/d_0$")
         ax.set_ylabel("test MSE" if task == "regression" else "test classification error")
         ax.set_title(task)
@@ -123,8 +133,35 @@ def generalisation_figure(theory: dict[str, dict], simulation: dict[str, dict],
     return fig
 
 
+def finite_size_figure(panels: Sequence[dict]) -> Figure:
+    """Deviations of simulations from asymptotic theory against the input width ``d0`` (log
+    axis; the deviation itself on a linear axis, since it may change sign), one panel per
+    entry of ``panels``: ``title`` and ``series``, each series a record of
+    :func:`deepgep.chapters.ch4_bayes_optimal_generalisation.finite_size_deviations` with a
+    ``label`` and a ``method`` (its style), drawn with its fit ``limit + slope / d0``."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        ax.axhline(0.0, **STYLE["plateau"])
+        for k, s in enumerate(panel["series"]):
+            x = s["d0"] * (1.0 + 0.04 * (k - (len(panel["series"]) - 1) / 2))
+            _marks(ax, x, s["deviation"], s["se"], s["method"], s["label"])
+            dense = np.geomspace(s["d0"].min(), s["d0"].max(), 50)
+            ax.plot(dense, s["limit"] + s["slope"] / dense, color=STYLE[s["method"]]["color"], lw=0.8,
+                    ls=s.get("ls", "--"))
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(panel["series"][0]["d0"])
+        ax.set_xlabel("input width $d_0$ (all widths equal)")
+        ax.set_ylabel(panel.get("ylabel", "simulation $-$ theory"))
+        ax.set_title(panel["title"], fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def escape_figure(scan: dict[str, np.ndarray]) -> Figure:
-    """Test errors of ridge and the trained network of :func:`deepgep.generalisation.escape_scan`
+    """Test errors of ridge and the trained network of :func:`deepgep.chapters.ch4_bayes_optimal_generalisation.escape_scan`
     against ``n / d0`` (left) and ``n / d0^2`` (right), one colour per ``d0``; the GLM plateau."""
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), sharey=True)
     for i, d0 in enumerate(scan["d0"]):
@@ -149,7 +186,7 @@ def escape_figure(scan: dict[str, np.ndarray]) -> Figure:
 
 def depth_figure(rows: dict[str, np.ndarray], threshold: float) -> Figure:
     """Signal fraction ``eta0^2 / (eta0^2 + gamma0)`` against depth, one panel per activation,
-    one curve per gain (rows of :func:`deepgep.generalisation.depth_activation_table`)."""
+    one curve per gain (rows of :func:`deepgep.chapters.ch4_bayes_optimal_generalisation.depth_activation_table`)."""
     acts = list(dict.fromkeys(rows["activation"].tolist()))
     fig, axes = plt.subplots(1, len(acts), figsize=(3.6 * len(acts), 3.2), sharey=True, squeeze=False)
     for ax, act in zip(axes[0], acts):

@@ -1,22 +1,28 @@
-"""The two presets of a chapter's ``parameters`` cell, and reruns of a chapter at paper scale.
+"""The two presets of a chapter's ``parameters`` cell, and reruns of a chapter in either.
 
 Every notebook of the book has one code cell tagged ``parameters`` (the cell papermill
-overrides). Its convention, shared by all chapters and checked by ``tests/test_presets.py``:
+overrides). Its convention, shared by all chapters and checked by
+``tests/support/test_presets.py``:
 
-* the cell opens with comment lines stating the measured run time of the fast preset and the
-  (measured or estimated) run time of the paper preset;
+* the cell opens with comment lines stating the run time of both presets;
 * every other line is blank, a comment on its own line, or one assignment ``NAME = <literal>``
   (one name, one line, a value that :func:`ast.literal_eval` accepts);
-* an assignment whose paper-scale value differs from the fast default ends with the marker
-  ``# paper: <literal>``; no other comment sits at the end of an assignment line.
+* the values written are those of the cell's DEFAULT preset: ``"paper"`` when the cell assigns
+  ``PRESET = "paper"`` (the chapters whose stored outputs are drawn from the recorded paper-scale
+  tables under ``results/``), ``"fast"`` otherwise;
+* an assignment whose value in the OTHER preset differs ends with the marker ``# fast:
+  <literal>`` (default paper) or ``# paper: <literal>`` (default fast); no other comment sits
+  at the end of an assignment line.
 
 :func:`read_presets` turns such a cell into :class:`Parameter` records (fast and paper values),
-and :func:`rerun` executes a chapter with papermill, the paper preset injected, into
-``_build/paper/``. From the command line (``make paper CHAPTER=03`` calls it)::
+and :func:`rerun` executes a chapter with papermill in either preset (into ``_build/<preset>/``);
+:func:`store` executes it as written and keeps the outputs in the notebook itself (what the book
+shows and nbval compares). From the command line::
 
-    python -m deepgep.presets 3 --show          # the two presets side by side
-    python -m deepgep.presets 3                 # rerun Chapter 3 at paper scale
-    python -m deepgep.presets 1 --preset fast --set GAIN=1.5 --output-dir /tmp
+    python -m deepgep.support.presets 4 --show           # the two presets side by side
+    python -m deepgep.support.presets 4 --preset fast    # rerun Chapter 4 from scratch, fast
+    python -m deepgep.support.presets 4 --store          # execute in place (paper: from the tables)
+    python -m deepgep.support.presets 1 --preset fast --set GAIN=1.5 --output-dir /tmp
 """
 
 from __future__ import annotations
@@ -34,8 +40,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: The marker that ends an assignment line whose paper-scale value differs from the default.
+__all__ = [
+    "PAPER_MARKER", "FAST_MARKER", "PRESET_NAME", "default_preset", "store", "PARAMETERS_TAG", "PRESETS", "ParametersError", "Parameter",
+    "header_comments", "parse_parameters", "parameters_source", "read_presets", "preset_values",
+    "find_chapter", "rerun", "presets_table", "main",
+]
+
+#: The markers that end an assignment line whose value in the other preset differs.
 PAPER_MARKER = "# paper:"
+FAST_MARKER = "# fast:"
+#: The parameter naming a cell's default preset (absent: ``"fast"``).
+PRESET_NAME = "PRESET"
 #: The cell tag papermill looks for.
 PARAMETERS_TAG = "parameters"
 #: The presets a chapter can be rerun with.
@@ -56,7 +71,7 @@ class ParametersError(ValueError):
 
 @dataclass(frozen=True)
 class Parameter:
-    """One line of a ``parameters`` cell: its name, fast default and paper-scale value."""
+    """One line of a ``parameters`` cell: its name, its fast and its paper value."""
 
     name: str
     fast: Any
@@ -65,7 +80,7 @@ class Parameter:
 
     @property
     def differs(self) -> bool:
-        """Whether the paper preset changes this parameter."""
+        """Whether the two presets give this parameter different values."""
         return self.paper != self.fast or type(self.paper) is not type(self.fast)
 
 
@@ -115,8 +130,8 @@ def parse_parameters(source: str) -> dict[str, Parameter]:
 
     Raises :class:`ParametersError` naming the line that breaks the convention of this
     module's docstring: a statement that is not a one-line ``NAME = <literal>``, a name
-    assigned twice, an end-of-line comment that is not a valid ``# paper: <literal>`` marker,
-    or a marker on a line of its own.
+    assigned twice, an end-of-line comment that is not the marker of the other preset
+    followed by a literal, or a marker on a line of its own.
     """
     try:
         tree = ast.parse(source)
@@ -124,7 +139,7 @@ def parse_parameters(source: str) -> dict[str, Parameter]:
         raise ParametersError(f"parameters cell is not valid Python: {err}") from err
     comments = _comments(source)
     lines = source.splitlines()
-    params: dict[str, Parameter] = {}
+    values: dict[str, tuple[Any, str | None, int]] = {}
     for stmt in tree.body:
         where = f"line {stmt.lineno} ({lines[stmt.lineno - 1].strip()!r})"
         if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
@@ -133,23 +148,36 @@ def parse_parameters(source: str) -> dict[str, Parameter]:
         if stmt.end_lineno != stmt.lineno:
             raise ParametersError(f"{where}: an assignment must fit on one line")
         name = stmt.targets[0].id
-        if name in params:
+        if name in values:
             raise ParametersError(f"{where}: {name} is assigned twice")
-        fast = _literal(ast.get_source_segment(source, stmt.value) or "", where)
-        paper = fast
         comment = comments.get(stmt.lineno)
-        if comment is not None:
-            text = comment[0]
-            if not text.startswith(PAPER_MARKER):
+        values[name] = (_literal(ast.get_source_segment(source, stmt.value) or "", where),
+                        comment[0] if comment else None, stmt.lineno)
+    default = values[PRESET_NAME][0] if PRESET_NAME in values else "fast"
+    if default not in PRESETS:
+        raise ParametersError(f"{PRESET_NAME} must be one of {PRESETS}, got {default!r}")
+    marker = FAST_MARKER if default == "paper" else PAPER_MARKER
+    params: dict[str, Parameter] = {}
+    for name, (value, text, row) in values.items():
+        other = value
+        if text is not None:
+            if not text.startswith(marker):
                 raise ParametersError(
-                    f"{where}: end-of-line comments must be '{PAPER_MARKER} <literal>'; "
-                    "put explanations on their own line above")
-            paper = _literal(text[len(PAPER_MARKER):], where)
-        params[name] = Parameter(name, fast, paper, stmt.lineno)
+                    f"line {row} ({lines[row - 1].strip()!r}): end-of-line comments must be "
+                    f"'{marker} <literal>' (the default preset is {default}); put explanations "
+                    "on their own line above")
+            other = _literal(text[len(marker):], f"line {row}")
+        fast, paper = (other, value) if default == "paper" else (value, other)
+        params[name] = Parameter(name, fast, paper, row)
     for row, (text, alone) in comments.items():
-        if alone and text.startswith(PAPER_MARKER):
-            raise ParametersError(f"line {row}: a '{PAPER_MARKER}' marker must end an assignment line")
+        if alone and text.startswith((PAPER_MARKER, FAST_MARKER)):
+            raise ParametersError(f"line {row}: a '{text.split(':')[0]}:' marker must end an assignment line")
     return params
+
+
+def default_preset(params: Mapping[str, Parameter]) -> str:
+    """The preset whose values the cell writes (``PRESET``'s value, ``"fast"`` without it)."""
+    return params[PRESET_NAME].paper if PRESET_NAME in params else "fast"
 
 
 # ---- notebooks ------------------------------------------------------------------------------
@@ -179,13 +207,13 @@ def read_presets(notebook: str | Path) -> dict[str, Parameter]:
 
 
 def preset_values(params: Mapping[str, Parameter], preset: str) -> dict[str, Any]:
-    """The values papermill must inject for ``preset``: nothing for ``fast``, the changed
-    values for ``paper``."""
+    """The values papermill must inject for ``preset``: nothing for the cell's default preset,
+    the changed values for the other one."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
-    if preset == "fast":
+    if preset == default_preset(params):
         return {}
-    return {p.name: p.paper for p in params.values() if p.differs}
+    return {p.name: getattr(p, preset) for p in params.values() if p.differs}
 
 
 def find_chapter(chapter: str | int, notebooks: str | Path = "notebooks") -> Path:
@@ -232,9 +260,7 @@ def rerun(notebook: str | Path, output_dir: str | Path | None = None, *, preset:
     overrides = dict(overrides or {})
     _check_overrides(params, overrides)
     values = {**preset_values(params, preset), **overrides}
-    cache = os.environ.get("NUMBA_CACHE_DIR")
-    if cache and not os.path.isabs(cache):  # the kernel runs in the notebook's folder
-        os.environ["NUMBA_CACHE_DIR"] = os.path.abspath(cache)
+    _absolute_numba_cache()
     out_dir = Path(output_dir) if output_dir is not None else DEFAULT_OUTPUT / preset
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / path.name
@@ -244,6 +270,32 @@ def rerun(notebook: str | Path, output_dir: str | Path | None = None, *, preset:
                                kernel_name=KERNEL_NAME, cwd=str(path.resolve().parent),
                                progress_bar=progress)
     return target
+
+
+def store(notebook: str | Path, *, timeout: int = 3000) -> Path:
+    """Execute ``notebook`` as written (its default preset; paper: drawn from the recorded
+    tables) in a fresh kernel in its own folder, and keep the outputs IN the notebook: the
+    stored outputs that the book shows and nbval compares. No timing or execution metadata is
+    stored (outputs must be reproducible). Returns the notebook's path."""
+    import nbformat  # imported here: nbformat and nbclient are book dependencies
+    from nbclient import NotebookClient
+
+    path = Path(notebook)
+    _absolute_numba_cache()
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=timeout, record_timing=False,
+                   resources={"metadata": {"path": str(path.resolve().parent)}}).execute()
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+    return path
+
+
+def _absolute_numba_cache() -> None:
+    """The kernel runs in the notebook's folder: make a relative ``NUMBA_CACHE_DIR`` absolute."""
+    cache = os.environ.get("NUMBA_CACHE_DIR")
+    if cache and not os.path.isabs(cache):
+        os.environ["NUMBA_CACHE_DIR"] = os.path.abspath(cache)
 
 
 # ---- command line ---------------------------------------------------------------------------
@@ -267,10 +319,10 @@ def presets_table(params: Mapping[str, Parameter]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m deepgep.presets CHAPTER``: rerun a chapter at paper scale (see module doc)."""
+    """``python -m deepgep.support.presets CHAPTER``: rerun or store a chapter (see module doc)."""
     parser = argparse.ArgumentParser(
-        prog="python -m deepgep.presets",
-        description="Rerun a chapter of the book with papermill at paper scale (or another preset).")
+        prog="python -m deepgep.support.presets",
+        description="Rerun a chapter of the book with papermill in a preset, or execute it in place.")
     parser.add_argument("chapter", help="chapter number (3 or 03) or a notebook path")
     parser.add_argument("--preset", choices=PRESETS, default="paper")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -279,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where the executed notebook goes (default _build/<preset>)")
     parser.add_argument("--notebooks", default="notebooks", help="folder of the chapters")
     parser.add_argument("--show", action="store_true", help="print both presets and exit")
+    parser.add_argument("--store", action="store_true",
+                        help="execute the notebook as written and keep its outputs in place")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
@@ -292,6 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.show:
         print(notebook)
         print(presets_table(params))
+        return 0
+    if args.store:
+        print(f"outputs stored in {store(notebook)}")
         return 0
     values = {**preset_values(params, args.preset), **overrides}
     print(f"{notebook} ({args.preset} preset): " + (", ".join(f"{k}={v!r}" for k, v in values.items())

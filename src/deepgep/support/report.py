@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+__all__ = ["format_table"]
+
 
 def format_table(columns: Mapping[str, Sequence[float]], digits: int = 4) -> str:
     """Columns of equal length as an aligned text table, numbers rounded to ``digits``.

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import eigh
 
+__all__ = ["gram", "operator_norm", "relative_operator_distance", "eigenvalues", "spectrum_quantiles",
+           "spectral_distance"]
+
 
 def gram(X: np.ndarray) -> np.ndarray:
     """``X X^T / d`` for ``X`` of shape ``n x d`` (samples as rows)."""
@@ -33,14 +36,13 @@ def spectrum_quantiles(ev: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return np.quantile(np.asarray(ev, dtype=np.float64), probs)
 
 
-def loglog_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares slope of ``log y`` against ``log x`` and its standard error."""
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    if lx.size < 3:
-        raise ValueError("need at least three points to fit a slope with an error")
-    A = np.vstack([lx, np.ones_like(lx)]).T
-    coef, res, *_ = np.linalg.lstsq(A, ly, rcond=None)
-    dof = lx.size - 2
-    sigma2 = float(res[0]) / dof if res.size else 0.0
-    cov = sigma2 * np.linalg.inv(A.T @ A)
-    return float(coef[0]), float(np.sqrt(cov[0, 0]))
+def spectral_distance(ev_a: np.ndarray, ev_b: np.ndarray) -> float:
+    """Wasserstein-1 distance between two spectra of equal size, divided by the mean of ``ev_a``.
+
+    For two empirical measures with the same number of atoms, W1 is the mean absolute
+    difference of the sorted eigenvalues.
+    """
+    a, b = np.sort(ev_a), np.sort(ev_b)
+    if a.shape != b.shape:
+        raise ValueError("spectra must have the same size")
+    return float(np.mean(np.abs(a - b)) / np.mean(a))

@@ -6,7 +6,7 @@ wide, where one thread is as fast as two. Two reasons to pin it to one:
 - speed on a loaded machine: two OpenBLAS threads spin-wait; a 200 x 200 ``eigh`` took 13 ms
   with one thread and 530 ms with two (measured with a load average of 14 on 2 cores);
 - reproducibility: a multi-threaded BLAS may sum in a different order from run to run, and a
-  non-convex optimisation (L-BFGS on a network in :mod:`deepgep.training`) can amplify a last-bit
+  non-convex optimisation (L-BFGS on a network in :mod:`deepgep.simulate.training`) can amplify a last-bit
   difference into a different minimum, so a printed test error changes between two executions of
   the same notebook. With one thread every run of the same code on the same machine is
   bit-identical (tests/test_reproducibility.py, nbval).
@@ -18,6 +18,8 @@ import functools
 from collections.abc import Callable
 
 from threadpoolctl import ThreadpoolController
+
+__all__ = ["single_threaded_blas"]
 
 
 @functools.lru_cache(maxsize=1)

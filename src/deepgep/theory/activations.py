@@ -1,10 +1,17 @@
-"""Activation functions phi(x) = act(gain * x), built in or supplied by the user.
+"""Activation functions phi(x) = act(gain * x), built in or supplied by the user, and their
+derivatives phi'.
 
-The theorems of Camilli, Tieplova, Bergamin & Barbier (2025, hypotheses of Theorem 1) need an
-odd activation, twice differentiable with bounded derivatives. ``tanh``, ``erf``, ``sin`` and
-``linear`` satisfy them; ``relu`` does not (it is neither odd nor C^2) and is offered only to
-explore what breaks. Built-in activations carry an integer code so that the compiled
-quadrature kernels of :mod:`deepgep.hermite` evaluate them without leaving numba.
+The theorems of Camilli, Tieplova, Bergamin & Barbier (2025, hypotheses of Theorem 1; book
+thm-layer-equivalence) need an odd activation, twice differentiable with bounded derivatives.
+``tanh``, ``erf``, ``sin`` and ``linear`` satisfy them; ``relu`` does not (it is neither odd nor
+C^2) and is offered only to explore what breaks. Built-in activations carry an integer code so
+that the compiled quadrature kernels of :mod:`deepgep.theory.quadrature` evaluate them without
+leaving numba. The output functions of the GLM's channels (:mod:`deepgep.theory.channels`) use
+the same codes, plus ``abs`` and ``sign``, which are output functions only.
+
+This module is the one home of ``phi`` and ``phi'``: numpy (:meth:`Activation.__call__`,
+:meth:`Activation.derivative`), compiled (:func:`apply_builtin`) and JAX
+(:func:`jax_activation`).
 """
 
 from __future__ import annotations
@@ -15,12 +22,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
+from scipy.special import erf
+
+from deepgep.support.backends import jax_float64
+from deepgep.support.validation import check_real
+
+__all__ = [
+    "LINEAR", "TANH", "ERF", "SIN", "RELU", "ABS", "SIGN", "USER_DEFINED", "OUTPUT_FUNCTIONS",
+    "ODD_OUTPUT_FUNCTIONS", "apply_builtin", "apply_builtin_inplace", "Activation",
+    "known_activations", "builtin_name", "builtin_activation", "get_activation", "require_odd", "jax_activation",
+]
 
 LINEAR, TANH, ERF, SIN, RELU = 0, 1, 2, 3, 4
+#: Output functions of the GLM channels only (never hidden-layer activations).
+ABS, SIGN = 5, 6
 USER_DEFINED = -1
 
 _BUILTIN_CODES = {"linear": LINEAR, "tanh": TANH, "erf": ERF, "sin": SIN, "relu": RELU}
 _ODD_BUILTINS = frozenset({"linear", "tanh", "erf", "sin"})
+#: Codes of the output functions ``f`` of a channel ``y = f(z + ...) + ...``: the activations
+#: and ``abs``, ``sign`` (``sign(0) = +1``).
+OUTPUT_FUNCTIONS = {**_BUILTIN_CODES, "abs": ABS, "sign": SIGN}
+ODD_OUTPUT_FUNCTIONS = frozenset(_ODD_BUILTINS | {"sign"})
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 #: Points on which a user-supplied callable is probed for finiteness and oddness.
 _PROBE_POINTS = np.linspace(-6.0, 6.0, 241)
@@ -30,7 +54,7 @@ _ODDNESS_RTOL = 1e-10
 
 @njit(cache=True)
 def apply_builtin(code: int, gain: float, x: float) -> float:
-    """Value of the built-in activation ``code`` at ``gain * x`` (scalar, compiled)."""
+    """Value of the built-in function ``code`` at ``gain * x`` (scalar, compiled)."""
     u = gain * x
     if code == TANH:
         return math.tanh(u)
@@ -40,6 +64,10 @@ def apply_builtin(code: int, gain: float, x: float) -> float:
         return math.sin(u)
     if code == RELU:
         return u if u > 0.0 else 0.0
+    if code == ABS:
+        return abs(u)
+    if code == SIGN:
+        return 1.0 if u >= 0.0 else -1.0
     return u
 
 
@@ -54,16 +82,10 @@ def apply_builtin_inplace(code: int, gain: float, a: np.ndarray) -> None:
 _NUMPY_BUILTINS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear": lambda u: u,
     "tanh": np.tanh,
-    "erf": lambda u: _erf_numpy(u),
+    "erf": erf,
     "sin": np.sin,
     "relu": lambda u: np.maximum(u, 0.0),
 }
-
-
-def _erf_numpy(u: np.ndarray) -> np.ndarray:
-    from scipy.special import erf
-
-    return erf(u)
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,31 @@ class Activation:
         """True for the activations covered by Theorem 1 (odd, smooth). ``relu`` is not."""
         return self.odd and self.name != "relu"
 
+    def derivative(self, z: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
+        """``phi'(z) = g act'(g z)`` elementwise (``g = gain``; ``relu'(0)`` is taken as 0).
+
+        ``h = phi(z)``, if given, is reused by ``tanh`` (``phi' = g (1 - h^2)``). Raises
+        ``ValueError`` for a user callable: no derivative is known.
+        """
+        if not self.is_builtin:
+            raise ValueError(
+                f"phi' is implemented only for the built-in activations "
+                f"({', '.join(_BUILTIN_CODES)}), not for the user callable {self.name!r}"
+            )
+        g = self.gain
+        z = np.asarray(z, dtype=np.float64)
+        if self.code == LINEAR:
+            return np.full_like(z, g)
+        if self.code == TANH:
+            t = np.tanh(g * z) if h is None else np.asarray(h, dtype=np.float64)
+            return g * (1.0 - t * t)
+        if self.code == ERF:
+            u = g * z
+            return (g * _TWO_OVER_SQRT_PI) * np.exp(-(u * u))
+        if self.code == SIN:
+            return g * np.cos(g * z)
+        return np.where(z > 0.0, g, 0.0)  # relu
+
     def apply_inplace(self, a: np.ndarray, prescale: float = 1.0) -> np.ndarray:
         """Overwrite the float64 array ``a`` with ``phi(prescale * a)``; return it.
 
@@ -117,16 +164,6 @@ class Activation:
 def known_activations() -> tuple[str, ...]:
     """Names accepted by :func:`get_activation`."""
     return tuple(_BUILTIN_CODES)
-
-
-def _check_gain(gain: float) -> float:
-    try:
-        g = float(gain)
-    except (TypeError, ValueError):
-        raise ValueError(f"gain must be a positive number, got {gain!r}") from None
-    if not math.isfinite(g) or g <= 0.0:
-        raise ValueError(f"gain must be positive and finite, got {gain!r}")
-    return g
 
 
 def get_activation(
@@ -146,18 +183,14 @@ def get_activation(
         Unknown name (the message lists the known ones), ``gain <= 0`` or non-finite, or a
         callable returning non-finite values or the wrong shape.
     """
-    g = _check_gain(gain)
+    g = check_real("gain", gain, positive=True)
     if isinstance(activation, Activation):
         if g == 1.0:
             return activation
         return Activation(activation.name, activation.gain * g, activation.odd, activation.code,
                           activation._func)
     if isinstance(activation, str):
-        key = activation.strip().lower()
-        if key not in _BUILTIN_CODES:
-            raise ValueError(
-                f"unknown activation {activation!r}; known: {', '.join(known_activations())}"
-            )
+        key = builtin_name(activation)
         return Activation(key, g, key in _ODD_BUILTINS, _BUILTIN_CODES[key], _NUMPY_BUILTINS[key])
     if callable(activation):
         return _user_activation(activation, g)
@@ -190,6 +223,38 @@ def require_odd(activation: Activation, context: str = "this result") -> None:
     """Raise ``ValueError`` unless ``activation`` satisfies the theorem's hypotheses."""
     if not activation.satisfies_theorem:
         raise ValueError(
-            f"{context} needs an odd, smooth activation (Camilli et al. 2025, Theorem 1); "
+            f"{context} needs an odd, smooth activation (Camilli et al. 2025, Theorem 1; book "
+            f"thm-layer-equivalence); "
             f"{activation.name!r} is not"
         )
+
+
+def jax_activation(name: str, gain: float):
+    """``phi(u) = act(gain u)`` of a built-in activation as a JAX function (for the samplers)."""
+    jax = jax_float64()
+    jnp = jax.numpy
+    table = {
+        "linear": lambda u: gain * u,
+        "tanh": lambda u: jnp.tanh(gain * u),
+        "erf": lambda u: jax.scipy.special.erf(gain * u),
+        "sin": lambda u: jnp.sin(gain * u),
+        "relu": lambda u: jnp.maximum(gain * u, 0.0),
+    }
+    return table[builtin_name(name)]
+
+
+def builtin_activation(activation: str | Activation, context: str = "this computation") -> Activation:
+    """``activation`` as an :class:`Activation` that is a built-in (compiled kernels and closed
+    forms know only those); ``ValueError`` for a user callable."""
+    act = get_activation(activation)
+    if not act.is_builtin:
+        raise ValueError(f"{context} supports the built-in activations only, not the user callable {act.name!r}")
+    return act
+
+
+def builtin_name(name: str) -> str:
+    """A built-in activation name (stripped, lower case); the message lists the known ones."""
+    key = name.strip().lower() if isinstance(name, str) else None
+    if key not in _BUILTIN_CODES:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(known_activations())}")
+    return key

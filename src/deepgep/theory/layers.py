@@ -1,4 +1,6 @@
-"""The Gaussian-equivalence coefficients of each layer (Camilli et al. 2025, Theorem 1).
+"""The Gaussian-equivalence coefficients of each layer (Camilli et al. 2025, Theorem 1; book
+thm-layer-equivalence, eq-layer-coefficients) and their composition into the equivalent GLM
+(Corollary 3; book eq-composition, eq-equivalent-glm).
 
 With ``Z ~ N(0, 1)`` and ``sigma_0`` the input variance (1 for standard Gaussian inputs):
 
@@ -16,13 +18,21 @@ which the linearisation does not have.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from deepgep.activations import Activation, get_activation
-from deepgep.hermite import gaussian_moments, layer_recursion
+from deepgep.support.stats import standard_error
+from deepgep.support.validation import check_count, check_nonzero, check_real
+from deepgep.theory.activations import Activation, get_activation
+from deepgep.theory.quadrature import gaussian_moments, layer_recursion
+
+__all__ = [
+    "LayerCoefficients", "layer_coefficients", "erf_coefficients", "MonteCarloCoefficients",
+    "monte_carlo_coefficients", "EquivalentGLM", "equivalent_glm", "equivalent_parameters",
+    "depth_profile", "depth_table", "indistinguishable_depth", "theorem1_bound_shape", "check_readout",
+]
 
 
 def _readonly(values: list[float]) -> np.ndarray:
@@ -50,6 +60,14 @@ class LayerCoefficients:
     def depth(self) -> int:
         return int(self.rho.size)
 
+    def truncated(self, depth: int) -> LayerCoefficients:
+        """The coefficients of the first ``depth`` layers (those of the depth-``depth`` network:
+        the recursion runs from the input up)."""
+        if not 1 <= depth <= self.depth:
+            raise ValueError(f"depth must be in 1..{self.depth}, got {depth!r}")
+        return LayerCoefficients(self.activation, self.sigma[: depth + 1], self.rho[:depth],
+                                 self.eps[:depth], self.mean[:depth])
+
     def layer(self, ell: int) -> dict[str, float]:
         """``sigma_{l-1}, sigma_l, rho_l, eps_l, mu_l`` of layer ``ell`` (1-based)."""
         if not 1 <= ell <= self.depth:
@@ -70,19 +88,19 @@ def layer_coefficients(
     sigma0: float = 1.0,
     n_nodes: int | None = None,
 ) -> LayerCoefficients:
-    """Run the recursion of Theorem 1 (SCIENCE.md section 2) for ``depth`` layers.
+    """Run the recursion of Theorem 1 (book eq-layer-coefficients) for ``depth`` layers.
 
     Parameters
     ----------
     activation, gain:
-        ``phi(x) = act(gain x)``, see :func:`deepgep.activations.get_activation`.
+        ``phi(x) = act(gain x)``, see :func:`deepgep.theory.activations.get_activation`.
     depth:
         Number of hidden layers ``L >= 1``.
     sigma0:
         Variance of the input coordinates (positive).
     n_nodes:
         ``None`` for the default quadrature rule, or a number of Gauss-Hermite nodes
-        (see :mod:`deepgep.hermite`).
+        (see :mod:`deepgep.theory.quadrature`).
 
     Raises
     ------
@@ -91,11 +109,8 @@ def layer_coefficients(
         to zero (``phi`` vanishing on the support), which would make ``rho`` undefined.
     """
     act = get_activation(activation, gain)
-    if int(depth) != depth or depth < 1:
-        raise ValueError(f"depth must be a positive integer, got {depth!r}")
-    s0 = float(sigma0)
-    if not math.isfinite(s0) or s0 <= 0.0:
-        raise ValueError(f"sigma0 must be a positive variance, got {sigma0!r}")
+    depth = check_count("depth", depth, 1)
+    s0 = check_real("sigma0", sigma0, positive=True)
     if act.is_builtin:
         rows = layer_recursion(act, s0, int(depth), n_nodes)
     else:
@@ -128,7 +143,8 @@ def _python_recursion(act: Activation, sigma0: float, depth: int, n_nodes: int |
 
 
 def erf_coefficients(depth: int, gain: float = 1.0, sigma0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Closed forms for ``phi(x) = erf(g x)``: ``(sigma_0..sigma_L, rho_1..rho_L)``.
+    """Closed forms for ``phi(x) = erf(g x)`` (book eq-erf-coefficients):
+    ``(sigma_0..sigma_L, rho_1..rho_L)``.
 
     With ``s = g^2 sigma_{l-1}``: ``sigma_l = (2/pi) arcsin(2 s / (1 + 2 s))`` and
     ``rho_l = g (2/sqrt(pi)) / sqrt(1 + 2 s)`` (Williams 1997 for the first; the second is
@@ -166,15 +182,15 @@ def monte_carlo_coefficients(
         f = act(math.sqrt(s_prev) * z)
         sq, st = f * f, z * f / math.sqrt(s_prev)
         out["sigma"].append(sq.mean())
-        out["sigma_se"].append(sq.std(ddof=1) / math.sqrt(z.size))
+        out["sigma_se"].append(standard_error(sq))
         out["rho"].append(st.mean())
-        out["rho_se"].append(st.std(ddof=1) / math.sqrt(z.size))
+        out["rho_se"].append(standard_error(st))
     return MonteCarloCoefficients(**{k: np.array(v) for k, v in out.items()})
 
 
 @dataclass(frozen=True)
 class EquivalentGLM:
-    """The composition of Theorem 1 over all layers (SCIENCE.md section 3, Corollary 3).
+    """The composition of Theorem 1 over all layers (Corollary 3; book eq-composition).
 
     ``eta[k]`` and ``gamma[k]`` (``k = 0..L``) are the gain and the extra noise of the model in
     which layers ``k+1..L`` are replaced by their Gaussian equivalents:
@@ -204,12 +220,8 @@ class EquivalentGLM:
 
 def equivalent_glm(coefficients: LayerCoefficients, rho: float = 1.0, eps: float = 0.0) -> EquivalentGLM:
     """Compose the layers' coefficients into ``eta_k``, ``gamma_k`` for a readout of gain ``rho``
-    and noise variance ``eps`` (SCIENCE.md section 3)."""
-    rho, eps = float(rho), float(eps)
-    if not math.isfinite(rho) or rho == 0.0:
-        raise ValueError(f"readout gain rho must be finite and non-zero, got {rho!r}")
-    if not math.isfinite(eps) or eps < 0.0:
-        raise ValueError(f"readout noise eps must be a non-negative variance, got {eps!r}")
+    and noise variance ``eps`` (book eq-composition)."""
+    rho, eps = check_readout(rho, eps)
     L = coefficients.depth
     eta = np.empty(L + 1)
     gamma = np.empty(L + 1)
@@ -223,23 +235,64 @@ def equivalent_glm(coefficients: LayerCoefficients, rho: float = 1.0, eps: float
     return EquivalentGLM(coefficients, rho, eps, eta, gamma)
 
 
+def theorem1_bound_shape(n: float, d_min: float) -> float:
+    """Shape of the bound of Theorem 1 on the change of the mutual information per sample,
+    ``(1 + sqrt(n/d_m) + n/d_m) / sqrt(d_m)`` (book eq-theorem1-bound; no constant): small only
+    while ``n = o(d_m^{3/2})``."""
+    return (1.0 + math.sqrt(n / d_min) + n / d_min) / math.sqrt(d_min)
+
+
+def check_readout(rho: float, eps: float) -> tuple[float, float]:
+    """The readout gain ``rho`` (finite, non-zero) and readout noise ``eps`` (a variance)."""
+    return check_nonzero("readout gain rho", rho), check_real("readout noise eps", eps)
+
+
+def equivalent_parameters(activation: str | Activation, gain: float, depth: int, rho: float = 1.0,
+                          eps: float = 0.0) -> tuple[float, float]:
+    """``(eta0, gamma0)`` of the depth-``depth`` network with readout ``(rho, eps)`` (book
+    eq-composition); ``depth = 0`` is the plain GLM, ``(rho, eps)``."""
+    if check_count("depth", depth, 0) == 0:
+        return check_readout(rho, eps)
+    glm = equivalent_glm(layer_coefficients(activation, depth, gain=gain), rho, eps)
+    return glm.eta0, glm.gamma0
+
+
 def depth_profile(
     activation: str | Callable[[np.ndarray], np.ndarray] | Activation,
-    max_depth: int,
+    depths: int | Sequence[int],
     gain: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """``eta0^2``, ``gamma0`` and the signal fraction ``eta0^2 / (eta0^2 + gamma0)`` of the
-    equivalent GLM for depths ``1..max_depth`` (readout gain 1, no readout noise), from one run
-    of the recursion: the part of the label variance a linear model can ever explain.
+    equivalent GLM (book eq-signal-fraction) at each depth of ``depths`` (an int ``L`` means
+    ``1..L``; depth 0 is the plain GLM, fraction 1), readout gain 1 and no readout noise, from
+    one run of the recursion: the part of the label variance a linear model can ever explain.
     ``eta0^2 + gamma0 = sigma_L``."""
-    coef = layer_coefficients(activation, max_depth, gain=gain)
-    out = {"depth": np.arange(1, max_depth + 1), "eta0^2": np.empty(max_depth), "gamma0": np.empty(max_depth)}
-    for L in range(1, max_depth + 1):
-        eta0_sq = float(np.prod(coef.rho[:L] ** 2))
-        out["eta0^2"][L - 1] = eta0_sq
-        out["gamma0"][L - 1] = coef.sigma[L] - eta0_sq
-    out["signal_fraction"] = out["eta0^2"] / (out["eta0^2"] + out["gamma0"])
-    return out
+    grid = np.arange(1, check_count("max_depth", depths, 1) + 1) if np.isscalar(depths) else \
+        np.array([check_count("depth", L, 0) for L in depths], dtype=int)
+    top = int(grid.max())
+    coef = layer_coefficients(activation, top, gain=gain) if top > 0 else None
+    eta0_sq, gamma0 = np.empty(grid.size), np.empty(grid.size)
+    for k, L in enumerate(grid):
+        glm = equivalent_glm(coef.truncated(int(L))) if L > 0 else None
+        eta0_sq[k], gamma0[k] = (glm.kappa, glm.gamma0) if glm else (1.0, 0.0)
+    return {"depth": grid, "eta0^2": eta0_sq, "gamma0": gamma0,
+            "signal_fraction": eta0_sq / (eta0_sq + gamma0)}
+
+
+def depth_table(activations: Sequence[str], gains: Sequence[float],
+                depths: int | Sequence[int]) -> dict[str, np.ndarray]:
+    """:func:`depth_profile` for every activation and gain, as one table (columns
+    ``activation``, ``gain``, ``depth``, ``eta0^2``, ``gamma0``, ``signal_fraction``)."""
+    rows: dict[str, list] = {k: [] for k in ("activation", "gain", "depth", "eta0^2", "gamma0",
+                                              "signal_fraction")}
+    for act in activations:
+        for g in gains:
+            prof = depth_profile(act, depths, gain=g)
+            rows["activation"] += [act] * prof["depth"].size
+            rows["gain"] += [float(g)] * prof["depth"].size
+            for key in ("depth", "eta0^2", "gamma0", "signal_fraction"):
+                rows[key] += list(prof[key])
+    return {k: np.asarray(v) for k, v in rows.items()}
 
 
 def indistinguishable_depth(profile: dict[str, np.ndarray], threshold: float) -> int | None:

@@ -17,8 +17,12 @@ All expectations are over the standard Gaussian ``Z ~ N(0, 1)``: a rule ``(x_i, 
 
 Two-dimensional expectations over a correlated pair ``(u, v)`` use the tensor rule after the
 Cholesky change of variables ``u = sqrt(s11) z1``, ``v = (s12/sqrt(s11)) z1 +
-sqrt(s22 - s12^2/s11) z2``. Built-in activations (:mod:`deepgep.activations`) are evaluated
-inside the compiled loops; any other integrand is tabulated on the nodes with numpy first.
+sqrt(s22 - s12^2/s11) z2`` (:func:`cholesky_2x2`, the one place it is written), for one pair
+(:func:`gaussian_expectation_2d`, :func:`activation_kernel`) or for every pair of a covariance
+matrix at once (:func:`pairwise_kernel`, the kernel map of a layer). Built-in activations
+(:mod:`deepgep.theory.activations`) are evaluated inside the compiled loops; any other integrand
+is tabulated on the nodes with numpy first. Half-line rules for even integrands
+(:func:`half_line_rule`) serve the channels' averages.
 """
 
 from __future__ import annotations
@@ -32,7 +36,16 @@ import numpy as np
 from numba import njit
 from scipy.special import gammaln, roots_hermitenorm
 
-from deepgep.activations import Activation, apply_builtin
+from deepgep.support.validation import check_count, check_real
+from deepgep.theory.activations import Activation, apply_builtin
+
+__all__ = [
+    "SPLIT_RULE_CUTOFF", "SPLIT_RULE_NODES", "GAUSS_HERMITE_NODES", "split_legendre_rule",
+    "gauss_hermite_rule", "gauss_legendre", "half_line_rule", "rule_for", "cholesky_2x2",
+    "gaussian_expectation", "GaussianMoments", "gaussian_moments", "normalized_hermite_coefficients",
+    "hermite_coefficients", "normalized_hermite_table", "gaussian_expectation_2d",
+    "activation_kernel", "pairwise_kernel", "layer_recursion",
+]
 
 #: Half-line cutoff of the split rule: P(|Z| > 12) = 3.6e-33, below float64 resolution.
 SPLIT_RULE_CUTOFF = 12.0
@@ -69,6 +82,22 @@ def gauss_hermite_rule(n_nodes: int = GAUSS_HERMITE_NODES) -> tuple[np.ndarray, 
     x.setflags(write=False)
     w.setflags(write=False)
     return x, w
+
+
+@lru_cache(maxsize=8)
+def gauss_legendre(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on ``[-1, 1]`` (cached)."""
+    return np.polynomial.legendre.leggauss(check_count("n_nodes", n_nodes))
+
+
+@lru_cache(maxsize=8)
+def half_line_rule(n_nodes: int, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre on ``[0, cutoff]`` with the DOUBLED standard Gaussian density in the
+    weights: ``E F(Z) ~ sum_i w_i F(x_i)`` for an even ``F`` (weights sum to one up to the tail
+    beyond ``cutoff``)."""
+    t, w = gauss_legendre(n_nodes)
+    x = 0.5 * cutoff * (t + 1.0)
+    return x, w * cutoff * np.exp(-0.5 * x**2) / math.sqrt(2.0 * math.pi)
 
 
 def rule_for(n_nodes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -144,19 +173,43 @@ def _normalized_hermite_table_builtin(code, gain, scales, x, w, k_max):
 
 
 @njit(cache=True)
-def _product_kernel_builtin(code, gain, s11, s12, s22, x, w):
-    """E phi(u) phi(v), (u, v) centred Gaussian with covariance [[s11, s12], [s12, s22]]."""
+def cholesky_2x2(s11, s12, s22):
+    """``(a, b, c)`` with ``u = a z1``, ``v = b z1 + c z2`` for ``(u, v) ~ N(0, [[s11, s12],
+    [s12, s22]])`` and independent standard ``z1, z2`` (``b = 0`` when ``s11 = 0``; ``c`` is
+    clipped at 0 against rounding)."""
     a = math.sqrt(s11)
     b = s12 / a if a > 0.0 else 0.0
     c = math.sqrt(max(s22 - b * b, 0.0))
-    total = 0.0
-    for i in range(x.size):
-        fu = apply_builtin(code, gain, a * x[i])
-        inner = 0.0
-        for j in range(x.size):
-            inner += w[j] * apply_builtin(code, gain, b * x[i] + c * x[j])
-        total += w[i] * fu * inner
-    return total
+    return a, b, c
+
+
+@njit(cache=True)
+def _pairwise_builtin(code, gain, S, x, w):
+    """``E phi(u_i) phi(u_j)`` for all pairs, ``u ~ N(0, S)``: 1-D rule on the diagonal, tensor
+    rule after the Cholesky change of variables off it."""
+    p = S.shape[0]
+    m = x.size
+    K = np.empty((p, p))
+    fa = np.empty(m)
+    for i in range(p):
+        a = math.sqrt(S[i, i])
+        diag = 0.0
+        for k in range(m):
+            fa[k] = apply_builtin(code, gain, a * x[k])
+            diag += w[k] * fa[k] * fa[k]
+        K[i, i] = diag
+        for j in range(i + 1, p):
+            _, b, c = cholesky_2x2(S[i, i], S[i, j], S[j, j])
+            total = 0.0
+            for k in range(m):
+                inner = 0.0
+                bx = b * x[k]
+                for q in range(m):
+                    inner += w[q] * apply_builtin(code, gain, bx + c * x[q])
+                total += w[k] * fa[k] * inner
+            K[i, j] = total
+            K[j, i] = total
+    return K
 
 
 @njit(cache=True)
@@ -171,19 +224,6 @@ def _weighted_sum_2d(w, values):
 
 
 # --- public API ---------------------------------------------------------------------------
-
-
-def _check_variance(var: float, name: str = "var") -> float:
-    v = float(var)
-    if not math.isfinite(v) or v < 0.0:
-        raise ValueError(f"{name} must be a finite non-negative variance, got {var!r}")
-    return v
-
-
-def _check_k_max(k_max: int) -> int:
-    if int(k_max) != k_max or k_max < 0:
-        raise ValueError(f"k_max must be a non-negative integer, got {k_max!r}")
-    return int(k_max)
 
 
 def _values_on_nodes(f: Activation | Callable, scale: float, x: np.ndarray) -> np.ndarray:
@@ -202,7 +242,7 @@ def gaussian_expectation(
 ) -> float:
     """``E f(sqrt(var) Z)`` for ``Z ~ N(0, 1)``; ``f`` vectorised or an :class:`Activation`."""
     x, w = rule_for(n_nodes)
-    fx = _values_on_nodes(f, math.sqrt(_check_variance(var)), x)
+    fx = _values_on_nodes(f, math.sqrt(check_real("var", var)), x)
     return float(_moments_values(fx, x, w)[0])
 
 
@@ -225,7 +265,7 @@ def gaussian_moments(
 ) -> GaussianMoments:
     """The moments of ``phi(sqrt(var) Z)`` needed by the layer recursion, in one compiled pass."""
     x, w = rule_for(n_nodes)
-    scale = math.sqrt(_check_variance(var))
+    scale = math.sqrt(check_real("var", var))
     if isinstance(activation, Activation) and activation.is_builtin:
         m = _moments_builtin(activation.code, activation.gain, scale, x, w)
     else:
@@ -246,8 +286,8 @@ def normalized_hermite_coefficients(
     and correlation ``r``.
     """
     x, w = rule_for(n_nodes)
-    fx = _values_on_nodes(f, math.sqrt(_check_variance(var)), x)
-    return _normalized_hermite_values(fx, x, w, _check_k_max(k_max))
+    fx = _values_on_nodes(f, math.sqrt(check_real("var", var)), x)
+    return _normalized_hermite_values(fx, x, w, check_count("k_max", k_max, 0))
 
 
 def hermite_coefficients(
@@ -275,7 +315,7 @@ def normalized_hermite_table(
     s = np.asarray(variances, dtype=np.float64).ravel()
     if not np.all(np.isfinite(s)) or np.any(s < 0):
         raise ValueError("variances must be finite and non-negative")
-    k = _check_k_max(k_max)
+    k = check_count("k_max", k_max, 0)
     if activation.is_builtin:
         x, w = rule_for(n_nodes)
         return _normalized_hermite_table_builtin(activation.code, activation.gain, np.sqrt(s), x, w, k)
@@ -300,9 +340,7 @@ def gaussian_expectation_2d(
     """``E f(u, v)`` for ``(u, v) ~ N(0, cov)``, ``f`` vectorised over two arrays (tensor rule)."""
     s11, s12, s22 = _check_covariance(cov)
     x, w = rule_for(n_nodes)
-    a = math.sqrt(s11)
-    b = s12 / a if a > 0 else 0.0
-    c = math.sqrt(max(s22 - b * b, 0.0))
+    a, b, c = cholesky_2x2(s11, s12, s22)
     z1, z2 = x[:, None], x[None, :]
     values = np.asarray(f(a * z1 + 0.0 * z2, b * z1 + c * z2), dtype=np.float64)
     if values.shape != (x.size, x.size) or not np.all(np.isfinite(values)):
@@ -315,12 +353,12 @@ def activation_kernel(activation: Activation, cov: np.ndarray, n_nodes: int | No
 
     Tensor rule: spectrally accurate for smooth activations; for relu the kink of ``phi(v)``
     lies on a slanted line of the grid and the error is only algebraic (about 1e-6 measured
-    with the default rule; :func:`deepgep.kernels.conjugate_kernel` is exact for relu).
+    with the default rule; :func:`deepgep.theory.kernels.conjugate_kernel` is exact for relu).
     """
     s11, s12, s22 = _check_covariance(cov)
     if activation.is_builtin:
-        x, w = rule_for(n_nodes)
-        return float(_product_kernel_builtin(activation.code, activation.gain, s11, s12, s22, x, w))
+        S = np.array([[s11, s12], [s12, s22]])
+        return float(pairwise_kernel(S, activation, n_nodes)[0, 1])
     return gaussian_expectation_2d(lambda u, v: activation(u) * activation(v), cov, n_nodes)
 
 
@@ -361,11 +399,22 @@ def _recursion_builtin(code, gain, sigma0, depth, x, w, half):
     return out
 
 
+def pairwise_kernel(S: np.ndarray, activation: Activation, n_nodes: int | None = None,
+                    rule: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``E phi(u_i) phi(u_j)`` for every pair of ``u ~ N(0, S)`` (a built-in ``phi``), in one
+    compiled loop: the 1-D rule on the diagonal, the tensor rule off it. ``rule`` overrides the
+    default 1-D rule (nodes and weights of the standard Gaussian)."""
+    if not activation.is_builtin:
+        raise ValueError("pairwise_kernel is compiled for built-in activations only")
+    x, w = rule_for(n_nodes) if rule is None else rule
+    return _pairwise_builtin(activation.code, activation.gain, np.ascontiguousarray(S, dtype=np.float64), x, w)
+
+
 def layer_recursion(activation: Activation, sigma0: float, depth: int, n_nodes: int | None = None) -> np.ndarray:
     """Rows ``(sigma_l, rho_l, eps_l, mu_l)``, ``l = 1..depth``, of the layer recursion for a
-    built-in activation (see :mod:`deepgep.layers`), in one compiled call."""
+    built-in activation (see :mod:`deepgep.theory.layers`), in one compiled call."""
     if not activation.is_builtin:
         raise ValueError("layer_recursion is compiled for built-in activations only")
     x, w = rule_for(n_nodes)
     half = bool(activation.odd and n_nodes is None and x.size % 2 == 0)
-    return _recursion_builtin(activation.code, activation.gain, _check_variance(sigma0), int(depth), x, w, half)
+    return _recursion_builtin(activation.code, activation.gain, check_real("sigma0", sigma0), int(depth), x, w, half)

@@ -1,7 +1,8 @@
-"""Replica-symmetric fixed point of the Bayes-optimal GLM with a Gaussian prior.
+"""Replica-symmetric fixed point of the Bayes-optimal GLM with a Gaussian prior: the one home
+of the state-evolution map.
 
-SCIENCE.md section 4 (Barbier, Krzakala, Macris, Miolane, Zdeborova 2019, Theorem 1 and
-eq. (7), specialised to the prior ``a ~ N(0, 1)``): with ``kappa = eta0^2``,
+Book eq-rs-free-entropy and eq-state-evolution (Barbier, Krzakala, Macris, Miolane, Zdeborova
+2019, Theorem 1 and eq. (7), specialised to the prior ``a ~ N(0, 1)``): with ``kappa = eta0^2``,
 
     f_RS(q, q_hat) = 1/2 (q_hat - ln(1 + q_hat)) - 1/2 q q_hat + alpha Psi_out(q),
 
@@ -11,6 +12,12 @@ entropy is ``lim (1/d0) E ln Z`` and the mutual information per input dimension 
 several fixed points, the Bayes-optimal one maximises ``f_RS``; both iterations (from an
 uninformed and an informed start) are run and their disagreement is reported (a first-order
 transition: the algorithmic and the information-theoretic thresholds differ).
+
+The map ``q -> q_hat(q) -> q_hat / (1 + q_hat)`` is written once (:func:`q_hat_of`,
+:func:`damped_update`) and iterated in three ways: to a fixed point (:func:`iterate`, with a
+compiled loop for the sign channel, the book's most used channel), step by step as the
+prediction of GAMP's trajectory (:func:`state_evolution_trajectory`), and over a grid of
+``alpha`` with both starts (:func:`bayes_optimal_curve`).
 """
 
 from __future__ import annotations
@@ -20,9 +27,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from tqdm import tqdm
 
-from deepgep.channels import Channel, GaussianChannel, check_kappa
+from deepgep.support.validation import check_alpha, check_count, check_kappa, check_overlap, check_real
+from deepgep.theory.channels import Channel, GaussianChannel, SignChannel
+from deepgep.theory.channels.sign import probit_average, probit_rules
+
+__all__ = [
+    "DEFAULT_TOLERANCE", "DEFAULT_MAX_ITERATIONS", "UNINFORMED_START", "INFORMED_START",
+    "ConvergenceError", "FixedPoint", "free_entropy", "q_hat_of", "damped_update", "iterate",
+    "fixed_point", "state_evolution_trajectory", "bayes_optimal_curve", "gaussian_closed_form",
+    "solve", "mutual_information", "identity_checks",
+]
 
 #: Default stopping rule: |q_{t+1} - q_t| below this.
 DEFAULT_TOLERANCE = 1e-10
@@ -51,21 +68,45 @@ class FixedPoint:
     start: str  # "uninformed" or "informed"
 
 
-def check_alpha(alpha: float) -> float:
-    a = float(alpha)
-    if not math.isfinite(a) or a <= 0.0:
-        raise ValueError(f"alpha = n/d must be positive and finite, got {alpha!r}")
-    return a
-
-
 def free_entropy(channel: Channel, kappa: float, alpha: float, q: float, q_hat: float) -> float:
     """``f_RS(q, q_hat)`` of the module docstring."""
     return 0.5 * (q_hat - math.log1p(q_hat)) - 0.5 * q * q_hat + alpha * channel.psi_out(kappa, q)
 
 
 def q_hat_of(channel: Channel, kappa: float, alpha: float, q: float) -> float:
-    """The channel update ``q_hat = alpha kappa E[g_out^2](q)``."""
+    """The channel update ``q_hat = alpha kappa E[g_out^2](q)`` (book eq-state-evolution)."""
     return alpha * kappa * channel.mean_g_out_squared(kappa, q)
+
+
+@njit(cache=True)
+def damped_update(q_hat: float, q: float, damping: float) -> float:
+    """The prior update ``q_hat / (1 + q_hat)`` mixed with the old ``q``:
+    ``(1 - damping) q_hat / (1 + q_hat) + damping q``."""
+    return (1.0 - damping) * q_hat / (1.0 + q_hat) + damping * q
+
+
+@njit(cache=True)
+def _sign_fixed_point(kappa, total_noise, alpha, q0, damping, tol, max_iter, zx, zw, tx, tw):
+    """:func:`iterate` for the sign channel, compiled end to end (1 us per iteration): the
+    update of :meth:`SignChannel.mean_g_out_squared` inlined.
+
+    Returns (q, q_hat, iterations, status): status 0 converged, 1 out of iterations,
+    2 non-finite value."""
+    q = q0
+    q_hat = 0.0
+    for it in range(1, max_iter + 1):
+        w = kappa * (1.0 - q) + total_noise
+        q_hat = alpha * kappa * probit_average(0, math.sqrt(kappa * q / w), zx, zw, tx, tw) / w
+        q_new = damped_update(q_hat, q, damping)
+        if not (math.isfinite(q_new) and math.isfinite(q_hat)):
+            return q, q_hat, it, 2
+        if abs(q_new - q) < tol:
+            q = q_new
+            w = kappa * (1.0 - q) + total_noise
+            q_hat = alpha * kappa * probit_average(0, math.sqrt(kappa * q / w), zx, zw, tx, tw) / w
+            return q, q_hat, it, 0
+        q = q_new
+    return q, q_hat, max_iter, 1
 
 
 def iterate(
@@ -85,9 +126,11 @@ def iterate(
     """
     if not 0.0 <= damping < 1.0:
         raise ValueError(f"damping must be in [0, 1), got {damping!r}")
-    compiled = getattr(channel, "fixed_point_iteration", None)
-    if compiled is not None:
-        q, q_hat, its, status = compiled(kappa, alpha, q_start, damping, tol, max_iter)
+    if isinstance(channel, SignChannel):
+        q, q_hat, its, status = _sign_fixed_point(check_kappa(kappa), channel.total_noise, float(alpha),
+                                                  float(q_start), float(damping), float(tol),
+                                                  int(max_iter), *probit_rules())
+        q, q_hat, its = float(q), float(q_hat), int(its)
         if status == 2:
             raise ConvergenceError(f"non-finite value at iteration {its} (alpha={alpha}, q={q})")
         if status == 1:
@@ -99,7 +142,7 @@ def iterate(
     q = float(q_start)
     for it in range(1, int(max_iter) + 1):
         q_hat = q_hat_of(channel, kappa, alpha, q)
-        q_new = (1.0 - damping) * q_hat / (1.0 + q_hat) + damping * q
+        q_new = damped_update(q_hat, q, damping)
         if not (math.isfinite(q_new) and math.isfinite(q_hat)):
             raise ConvergenceError(f"non-finite value at iteration {it} (alpha={alpha}, q={q})")
         if abs(q_new - q) < tol:
@@ -125,9 +168,24 @@ def fixed_point(
     return FixedPoint(alpha, q, q_hat, its, free_entropy(channel, kappa, alpha, q, q_hat), start)
 
 
-def _informed_start(channel: Channel) -> float:
-    # The noiseless sign channel has E[g_out^2] infinite at q = 1: start just below.
-    return INFORMED_START
+def state_evolution_trajectory(channel, kappa: float, alpha: float, n_iter: int, q0: float = 0.0) -> np.ndarray:
+    """State evolution of Bayes-optimal GAMP, iteration by iteration: ``q_0 = q0`` and
+    ``q_{t+1} = q_hat_t / (1 + q_hat_t)``, ``q_hat_t = q_hat_of(channel, kappa, alpha, q_t)``.
+
+    Returns the ``n_iter + 1`` values ``q_0, ..., q_{n_iter}``; entry ``t`` predicts GAMP's
+    overlap, self-overlap and variance after ``t`` iterations, and ``1 - q_t`` its MSE (module
+    docstring: GAMP started from ``a_0 = 0`` corresponds to ``q0 = 0``).
+    """
+    kappa, alpha = check_kappa(kappa), check_alpha(alpha)
+    n_iter = check_count("n_iter", n_iter, 0)
+    q = np.empty(n_iter + 1)
+    q[0] = check_overlap(q0)
+    for t in range(n_iter):
+        q_hat = q_hat_of(channel, kappa, alpha, float(q[t]))
+        if not math.isfinite(q_hat):
+            raise FloatingPointError(f"state evolution: non-finite q_hat at t = {t} (q = {q[t]})")
+        q[t + 1] = damped_update(q_hat, float(q[t]), 0.0)
+    return q
 
 
 def bayes_optimal_curve(
@@ -135,8 +193,6 @@ def bayes_optimal_curve(
     kappa: float,
     alphas: Sequence[float],
     *,
-    gamma0: float = 0.0,
-    noise: float = 0.0,
     damping: float = 0.0,
     tol: float = DEFAULT_TOLERANCE,
     max_iter: int = DEFAULT_MAX_ITERATIONS,
@@ -150,8 +206,7 @@ def bayes_optimal_curve(
     the Bayes-optimal one. Returned arrays, one entry per ``alpha``: ``alpha, q, q_hat, mse``
     (``1 - q``), ``test_error``, ``free_entropy``, ``mutual_information`` (per input dimension),
     ``mutual_information_per_sample``, ``iterations`` (of the chosen branch), ``q_uninformed``,
-    ``q_informed``, ``branches_disagree``. ``gamma0`` and ``noise`` are recorded only (the channel
-    already contains them).
+    ``q_informed``, ``branches_disagree``.
     """
     kappa = check_kappa(kappa)
     grid = np.array([check_alpha(a) for a in alphas], dtype=float)
@@ -164,7 +219,7 @@ def bayes_optimal_curve(
         up.append(fixed_point(channel, kappa, a, q, "uninformed", **opts))
         q = max(up[-1].q, UNINFORMED_START)
     down: list[FixedPoint] = []
-    q = _informed_start(channel)
+    q = INFORMED_START  # just below 1: the noiseless sign channel's E[g_out^2] is infinite at q = 1
     for a in tqdm(grid[::-1], desc="informed", disable=not progress):
         down.append(fixed_point(channel, kappa, a, q, "informed", **opts))
         q = max(down[-1].q, up[0].q)  # never start below the uninformed solution
@@ -193,11 +248,12 @@ def _assemble(channel: Channel, kappa: float, grid: np.ndarray, up, down) -> dic
     return rec
 
 
-def gaussian_closed_form(kappa: float, noise: float, alpha: float) -> dict[str, float]:
-    """Closed forms for the linear channel (SCIENCE.md section 4): ``q``, ``q_hat``, ``mse``,
-    ``test_error`` and ``mutual_information`` per input dimension, ``noise = gamma0 + Delta``."""
+def gaussian_closed_form(kappa: float, total_noise: float, alpha: float) -> dict[str, float]:
+    """Closed forms for the linear channel (book eq-linear-closed-form): ``q``, ``q_hat``,
+    ``mse``, ``test_error`` and ``mutual_information`` per input dimension,
+    ``total_noise = gamma0 + Delta``."""
     kappa, alpha = check_kappa(kappa), check_alpha(alpha)
-    GaussianChannel(noise)  # validates noise > 0
+    noise = check_real("total_noise", total_noise, positive=True)
     de = noise / kappa
     one_minus_q = 0.5 * (-(de + alpha - 1.0) + math.sqrt((de + alpha - 1.0) ** 2 + 4.0 * de))
     q = 1.0 - one_minus_q
@@ -263,7 +319,7 @@ def identity_checks(channel: Channel, kappa: float, alpha: float, step: float = 
                                                      0.5 * fp.q_hat),
     }
     if isinstance(channel, GaussianChannel):
-        N = channel.noise
+        N = channel.total_noise
         i_k = [mutual_information(channel, kappa + N * s, alpha, **tol) for s in (step, -step)]
         snr = kappa / N
         mmse_s = (1.0 - fp.q) / (1.0 + snr * (1.0 - fp.q))

@@ -1,0 +1,96 @@
+"""What the command line prints: one-line errors and warnings on stderr, and values as JSON,
+CSV or aligned text on stdout; a NaN is never printed (:func:`require_finite`)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = ["PROG", "EXIT_OK", "EXIT_USAGE", "EXIT_NOT_CONVERGED", "EXIT_NON_FINITE", "TABLE_DIGITS", "NonFiniteResultError", "print_error", "warn", "require_finite",
+           "text", "aligned", "key_values", "emit", "python_scalar"]
+
+PROG = "deepgep"
+
+#: Exit status of the command line (also in ``deepgep --help``).
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_NOT_CONVERGED = 3
+EXIT_NON_FINITE = 4
+#: Significant digits of floats in ``--format table`` (json and csv print full precision).
+TABLE_DIGITS = 8
+
+
+class NonFiniteResultError(RuntimeError):
+    """A computed quantity is NaN or infinite: never printed, reported as an internal error."""
+
+
+def print_error(message: str) -> None:
+    one_line = " ".join(str(message).split())
+    print(f"{PROG}: error: {one_line}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def require_finite(obj: Any, where: str = "output") -> None:
+    """Raise :class:`NonFiniteResultError` if any float in ``obj`` is NaN or infinite."""
+    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
+        return
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise NonFiniteResultError(f"non-finite value {obj!r} in {where}")
+        return
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            require_finite(value, f"{where}.{key}")
+        return
+    if isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            require_finite(value, f"{where}[{i}]")
+        return
+    raise TypeError(f"unexpected {type(obj).__name__} in {where}")
+
+
+def text(value: Any, digits: int | None = None) -> str:
+    """A value as text: booleans ``true``/``false``, ``None`` as ``null``, floats at full
+    precision (``repr``) or ``digits`` significant digits."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return repr(float(value)) if digits is None else f"{float(value):.{digits}g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(text(v, digits) for v in value)
+    return str(value)
+
+
+def aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns right-aligned to their widest cell, separated by two spaces."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(header)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return lines
+
+
+def key_values(pairs: dict[str, Any]) -> list[str]:
+    width = max(len(k) for k in pairs)
+    return [f"{k.ljust(width)}  {text(v, TABLE_DIGITS)}" for k, v in pairs.items()]
+
+
+def emit(lines: Iterable[str]) -> None:
+    sys.stdout.write("".join(line + "\n" for line in lines))
+
+
+def python_scalar(value: Any) -> bool | int | float:
+    """A numpy (or Python) scalar as a plain ``bool``, ``int`` or ``float``."""
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if isinstance(value, bool) or kind == "b":
+        return bool(value)
+    if kind in ("i", "u") or (kind is None and isinstance(value, int)):
+        return int(value)
+    return float(value)
