@@ -10,8 +10,9 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: book test bench clean venv paper test-browser references chromium
 
-# `make paper CHAPTER=03` (or 3): the chapter's paper-scale preset (the `# paper:` values of its
-# parameters cell), executed by papermill into _build/paper/, with a progress bar.
+# `make paper CHAPTER=4 [SCHEDULER=ADDRESS]`: a chapter with recorded tables runs (resumes) its sweeps
+# on Dask, then stores its notebook executed from them; other chapters run their paper preset by
+# papermill into _build/paper/.
 CHAPTER ?=
 # The browser test drives Debian's Chromium; `make test` runs it only if this file exists.
 CHROMIUM ?= /usr/bin/chromium
@@ -41,8 +42,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 paper: $(STAMP)
-	@test -n "$(CHAPTER)" || { echo "usage: make paper CHAPTER=03" >&2; exit 2; }
-	$(BIN)/python -m deepgep.support.presets $(CHAPTER) --preset paper --output-dir $(BUILD)/paper
+	@test -n "$(CHAPTER)" || { echo "usage: make paper CHAPTER=4 [SCHEDULER=tcp://host:8786]" >&2; exit 2; }
+	$(BIN)/deepgep results paper --chapter $(CHAPTER) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
 # Debian's Chromium (about 80 MB with its libraries) for the browser test, if it is missing.
 # .ci/run calls it before `make test`: under CI=true a missing browser fails the browser test.

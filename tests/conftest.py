@@ -97,6 +97,8 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "rerun: executes a chapter with papermill (about half a minute)")
     config.addinivalue_line(
+        "markers", "claims: evaluates the book's claims on the recorded tables, with their wrong theories")
+    config.addinivalue_line(
         "markers", "reference: compares with tests/reference/ (set on every test using the "
                    "`reference` fixture; `make references` reruns them with --update-references)")
     config.pluginmanager.register(_Timings(), "deepgep-timings")

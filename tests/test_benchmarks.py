@@ -60,3 +60,13 @@ def test_quick_posterior_benchmark_runs_and_reports():
     assert rate and int(rate.group(1)) > 0, text
     diff = re.search(r"max relative \|JAX - numpy\| gradient difference ([0-9.e+-]+)", text)
     assert diff and float(diff.group(1)) <= 1e-10, text
+
+
+def test_sweeps_benchmark_reports_its_ratios():
+    """benchmarks/bench_sweeps.py --quick: the nested-prefix task, L-BFGS and the 2-worker
+    cluster are timed against their baselines in the same run, and the recorded CPU hours listed."""
+    text = _run_quick(ROOT / "benchmarks" / "bench_sweeps.py", timeout=600)
+    for pattern in (r"ratio old / new ([0-9.]+)x", r"ratio ([0-9.]+)x\n", r"speed-up ([0-9.]+)x",
+                    r"all recorded sweeps: ([0-9.]+) CPU h"):
+        match = re.search(pattern, text)
+        assert match and float(match.group(1)) > 0, (pattern, text)

@@ -335,7 +335,7 @@ BAYES_OPTIONS = ["--activation", "--gain", "--depth", "--rho", "--eps", "--chann
 
 
 @pytest.mark.parametrize("command, options", [
-    ([], ["equivalent", "bayes", "results"]),
+    ([], ["equivalent", "bayes", "results", "claims"]),
     (["equivalent"], EQUIVALENT_OPTIONS),
     (["bayes"], BAYES_OPTIONS),
 ])
@@ -353,7 +353,7 @@ def test_help_documents_every_option(capsys, command, options):
         for option in action.option_strings:
             assert option in out, option
     if not command:
-        assert set(commands) == {"equivalent", "bayes", "results"}
+        assert set(commands) == {"equivalent", "bayes", "results", "claims"}
 
 
 # --- entry points ----------------------------------------------------------------------------
@@ -432,3 +432,16 @@ def test_results_list_and_verify(capsys, tmp_path):
 def test_results_run_refuses_a_chapter_without_sweeps(capsys, tmp_path):
     code, out, err = run(capsys, "results", "run", "--chapter", "3", "--results-dir", str(tmp_path))
     assert code == 2 and "no recorded sweeps" in err
+
+
+def test_claims_report_on_the_recorded_tables(capsys):
+    """`deepgep claims --format json` on the committed tables: every claim holds and every
+    named wrong theory is rejected (exit 0), with the documented keys."""
+    code, out, err = run(capsys, "claims", "--chapter", "4", "--format", "json")
+    assert code == 0, err
+    verdicts = json.loads(out)
+    assert len(verdicts) >= 3
+    for v in verdicts:
+        assert set(v) == {"chapter", "name", "statement", "statistic", "threshold", "holds", "detail",
+                          "perturbations"}
+        assert v["holds"] and v["perturbations"] and not any(p["holds"] for p in v["perturbations"])

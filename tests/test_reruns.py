@@ -16,7 +16,7 @@ import pytest
 
 from deepgep.theory.activations import get_activation
 from deepgep.theory.layers import layer_coefficients
-from deepgep.support.presets import preset_values, read_presets, rerun
+from deepgep.support.presets import default_preset, preset_values, read_presets, rerun
 from deepgep.support.report import format_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,3 +69,19 @@ def test_make_paper_would_inject_the_documented_paper_values():
     values = preset_values(read_presets(CHAPTER1), "paper")
     assert values["WIDTHS"][-1] == 3200 and values["N_SEEDS"] == 10
     assert "SEED" not in values and "ACTIVATION" not in values
+
+
+RECORDED_CHAPTERS = sorted(p for p in (ROOT / "notebooks").glob("ch*.ipynb")
+                           if default_preset(read_presets(p)) == "paper")
+
+
+@pytest.mark.parametrize("notebook", RECORDED_CHAPTERS, ids=lambda p: p.stem)
+def test_fast_preset_runs_from_scratch(notebook, tmp_path):
+    """A chapter whose stored outputs are drawn from recorded tables (its default preset is
+    "paper", which nbval reruns against those tables) also runs its fast preset from scratch:
+    every sweep computed now, every assertion of the chapter at that scale (papermill raises on
+    a failed one). Outputs are not compared: they are the fast preset's."""
+    target = rerun(notebook, tmp_path, preset="fast", progress=False)
+    cells = json.loads(target.read_text(encoding="utf8"))["cells"]
+    injected = ["".join(c["source"]) for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected and 'PRESET = "fast"' in injected[0]

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from deepgep.chapters.ch2_reduction_to_glm import (
+    bound_shape_over_widths,
     gamp_on_deep_teacher,
     label_kurtosis_scan,
     label_statistics,
     ridge_scan,
+    ridge_theory_curves,
     small_width_scan,
 )
 
@@ -49,3 +51,17 @@ def test_small_width_scan_rate_shape():
     n, dm = rec["n"], rec["d_m"]
     np.testing.assert_allclose(rec["rate"], (1 + np.sqrt(n / dm) + n / dm) / np.sqrt(dm))
     assert rec["excess"].shape == (2, 3)
+
+
+def test_ridge_theory_curves_reach_the_bayes_error_only_at_lambda_star():
+    alphas = np.linspace(0.1, 6.0, 40)
+    th = ridge_theory_curves("tanh", 2.0, [1, 2], [0.1, 1.0, 10.0], 0.05, alphas)
+    assert th["ridge"].shape == (2, 3, 40) and th["bayes"].shape == (2, 40)
+    np.testing.assert_allclose(th["ridge"][:, 1], th["bayes"], rtol=1e-10)
+    assert np.all(th["ridge"][:, [0, 2]] > th["bayes"][:, None, :])
+
+
+def test_bound_shape_over_widths_grows_as_the_widths_shrink():
+    curve = bound_shape_over_widths(800, 10, 320, points=50)
+    assert np.isclose(curve["d_m"][0], 10) and np.isclose(curve["d_m"][-1], 320)
+    assert np.all(np.diff(curve["rate"]) < 0) and curve["rate"][0] > 1.0 > curve["rate"][-1]

@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from deepgep.chapters.ch3_free_entropy import log_partition_variance_scan
+from deepgep.chapters.ch3_free_entropy import bayes_depth_curves, log_partition_variance_scan
+from deepgep.theory.state_evolution import gaussian_closed_form
 
 #: Cui et al.'s example (phi = tanh(2x), L = 2, rho = 1, eps = 0), book eq-composition:
 #: eta0^2 and gamma0 of the equivalent GLM; the linear channel with Delta = 0.
@@ -47,3 +48,14 @@ def test_variance_scan_is_reproducible():
     two = log_partition_variance_scan([20, 40], ALPHA, KAPPA, NOISE_TOTAL, 5, np.random.default_rng(13))
     for key in one:
         np.testing.assert_array_equal(one[key], two[key])
+
+
+def test_bayes_depth_curves_match_the_closed_form_and_order_the_depths():
+    alphas, noise = [0.5, 1.0, 2.0, 4.0], 0.05
+    curves = bayes_depth_curves({0: (1.0, 0.0), 2: (KAPPA, NOISE_TOTAL)}, alphas, noise)
+    reg = curves["regression", 2]
+    closed = [gaussian_closed_form(KAPPA, NOISE_TOTAL + noise, a)["test_error"] for a in alphas]
+    np.testing.assert_allclose(reg["test_error"], closed, atol=1e-8)
+    np.testing.assert_allclose(reg["relative_error"], reg["test_error"] / (KAPPA + NOISE_TOTAL + noise))
+    for task in ("regression", "classification"):  # the deeper (noisier, weaker) model is harder
+        assert np.all(curves[task, 2]["relative_error"] > curves[task, 0]["relative_error"])

@@ -31,6 +31,7 @@ from deepgep.theory.layers import LayerCoefficients, theorem1_bound_shape
 
 __all__ = [
     "LayerComparison", "compare_layers", "layer_width_scan", "layer_spectra", "sample_size_scan",
+    "bound_shape_curve",
 ]
 
 
@@ -154,3 +155,10 @@ def sample_size_scan(
     rec["n"] = np.asarray(ns)
     rec["theorem_rate"] = np.array([theorem1_bound_shape(n, d) for n in ns])
     return rec
+
+
+def bound_shape_curve(d: int, n_min: float, n_max: float, points: int = 200) -> dict[str, np.ndarray]:
+    """The shape of Theorem 1's bound at width ``d`` on a dense geometric grid of ``n`` from
+    ``n_min`` to ``n_max`` (the curve drawn with :func:`sample_size_scan`'s measurements)."""
+    n = np.geomspace(float(n_min), float(n_max), points)
+    return {"n": n, "rate": np.array([theorem1_bound_shape(float(m), d) for m in n])}

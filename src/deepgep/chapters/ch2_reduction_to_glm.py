@@ -21,11 +21,11 @@ from deepgep.simulate.teachers import deep_teacher_sample, glm_teacher_sample
 from deepgep.support.stats import excess_kurtosis, standard_error
 from deepgep.theory.channels import make_channel
 from deepgep.theory.layers import equivalent_parameters, theorem1_bound_shape
-from deepgep.theory.ridge import bayes_ridge_lambda
+from deepgep.theory.ridge import bayes_ridge_lambda, ridge_regression_error
 from deepgep.theory.state_evolution import gaussian_closed_form, state_evolution_trajectory
 
 __all__ = ["ridge_scan", "gamp_on_deep_teacher", "label_statistics", "small_width_scan",
-           "label_kurtosis_scan"]
+           "label_kurtosis_scan", "ridge_theory_curves", "bound_shape_over_widths"]
 
 
 def _widths(d0: int, depth: int, ratio: float) -> tuple[int, ...]:
@@ -201,3 +201,34 @@ def label_kurtosis_scan(
         glm[s] = excess_kurtosis(glm_teacher_sample(d0, n, rng, eta0=eta0, gamma0=gamma0,
                                                     output="linear", noise=0.0).y)
     return {"d_m": np.asarray(hidden_widths, dtype=float), "deep": deep, "glm": glm}
+
+
+def ridge_theory_curves(
+    activation: str,
+    gain: float,
+    depths: Sequence[int],
+    lambda_factors: Sequence[float],
+    noise: float,
+    alphas: Sequence[float],
+) -> dict[str, np.ndarray]:
+    """The asymptotic curves of :func:`ridge_scan` on a (dense) grid ``alphas``: the GLM Bayes
+    error ``bayes`` ``(depths, alphas)`` and the test MSE of ridge at ``lambda* x factor``,
+    ``ridge`` ``(depths, factors, alphas)`` (equal to ``bayes`` at factor 1)."""
+    grid = np.asarray(alphas, dtype=float)
+    bayes = np.empty((len(depths), grid.size))
+    ridge = np.empty((len(depths), len(lambda_factors), grid.size))
+    for i, L in enumerate(depths):
+        eta0, gamma0 = equivalent_parameters(activation, gain, L)
+        lam = bayes_ridge_lambda(eta0, gamma0, noise)
+        for a, alpha in enumerate(grid):
+            bayes[i, a] = gaussian_closed_form(eta0**2, gamma0 + noise, alpha)["test_error"]
+            for f, factor in enumerate(lambda_factors):
+                ridge[i, f, a] = ridge_regression_error(eta0**2, gamma0 + noise, alpha, lam * factor)
+    return {"alpha": grid, "bayes": bayes, "ridge": ridge, "lambda_factor": np.asarray(lambda_factors, float)}
+
+
+def bound_shape_over_widths(n: int, d_min: float, d_max: float, points: int = 200) -> dict[str, np.ndarray]:
+    """The shape of Theorem 1's bound at fixed ``n`` on a dense geometric grid of hidden widths
+    ``d_m`` (the curve drawn with :func:`small_width_scan`'s measurements)."""
+    dms = np.geomspace(float(d_min), float(d_max), points)
+    return {"d_m": dms, "rate": np.array([theorem1_bound_shape(n, dm) for dm in dms])}

@@ -17,9 +17,10 @@ from deepgep.simulate.teachers import sample_glm
 from deepgep.support.stats import standard_error
 from deepgep.support.validation import check_alpha, check_count, check_generator, check_real
 from deepgep.theory.glm import linear_log_partition
-from deepgep.theory.state_evolution import state_evolution_trajectory
+from deepgep.theory.channels import make_channel
+from deepgep.theory.state_evolution import bayes_optimal_curve, state_evolution_trajectory
 
-__all__ = ["gamp_versus_state_evolution", "log_partition_variance_scan"]
+__all__ = ["gamp_versus_state_evolution", "log_partition_variance_scan", "bayes_depth_curves"]
 
 
 def gamp_versus_state_evolution(
@@ -124,3 +125,20 @@ def log_partition_variance_scan(
         "variance": variance,
         "variance_se": variance * math.sqrt(2.0 / (n_samples - 1)),
     }
+
+
+def bayes_depth_curves(models: dict[int, tuple[float, float]], alphas: Sequence[float],
+                       noise: float) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+    """Bayes-optimal curves (:func:`deepgep.theory.state_evolution.bayes_optimal_curve`) of the
+    equivalent GLM ``models[depth] = (kappa, gamma0)`` of each depth, keyed ``(task, depth)``:
+    ``"regression"`` (linear channel, label noise ``noise``) with ``relative_error`` the test
+    error over the label variance ``kappa + gamma0 + noise``, and ``"classification"`` (sign
+    channel, no label noise) with ``relative_error`` the error rate itself."""
+    curves = {}
+    for depth, (kappa, gamma0) in models.items():
+        reg = bayes_optimal_curve(make_channel("linear", gamma0=gamma0, noise=noise), kappa, alphas)
+        reg["relative_error"] = reg["test_error"] / (kappa + gamma0 + noise)
+        cls = bayes_optimal_curve(make_channel("sign", gamma0=gamma0), kappa, alphas)
+        cls["relative_error"] = cls["test_error"]
+        curves["regression", depth], curves["classification", depth] = reg, cls
+    return curves

@@ -19,16 +19,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from deepgep.simulate.estimators import (classification_error, logistic_regression, predict,
                                          prediction_error, regression_error, ridge_path)
 from deepgep.simulate.networks import gaussian_inputs
-from deepgep.simulate.teachers import deep_teacher_sample, noisy_labels, sample_teacher, teacher_preactivation
+from deepgep.simulate.teachers import noisy_labels, sample_teacher, teacher_preactivation
 from deepgep.simulate.training import student_predict, train_student
+from deepgep.support.claims import Claim, Test, max_abs_z
 from deepgep.support.stats import inverse_size_extrapolation, standard_error
 from deepgep.support.sweeps import Sweep, as_columns, grid_product
-from deepgep.support.validation import check_generator
 from deepgep.theory.channels import make_channel
 from deepgep.theory.layers import depth_table, equivalent_parameters, indistinguishable_depth
 from deepgep.theory.ridge import (bayes_ridge_lambda, optimal_ridge_classification,
@@ -38,7 +37,7 @@ from deepgep.theory.state_evolution import bayes_optimal_curve, gaussian_closed_
 
 __all__ = ["regression_theory", "classification_theory", "plateau", "depth_activation_table",
            "field", "optimal_penalties", "learners_task", "network_task", "escape_task", "sweeps",
-           "teacher_means", "simulation_arrays", "finite_size_deviations", "estimator_scan", "escape_scan"]
+           "teacher_means", "simulation_arrays", "finite_size_deviations", "CLAIM_Z", "claims"]
 
 
 def _grid(alphas: Sequence[float]) -> np.ndarray:
@@ -106,133 +105,6 @@ def plateau(kappa: float, gamma0: float, noise: float, large_alphas: Sequence[fl
     return {"alpha": grid, "regression": reg, "scaled_excess": grid * (reg - total_noise),
             "regression_plateau": total_noise, "classification": cls[np.argsort(np.argsort(grid))],
             "classification_plateau": math.acos(math.sqrt(kappa / (kappa + gamma0))) / math.pi}
-
-
-# --- the scans of the current notebook (replaced by the sweeps below) ---------------------
-
-
-def estimator_scan(
-    task: str,
-    activation: str,
-    gain: float,
-    widths: Sequence[int],
-    alphas: Sequence[float],
-    ridge_lambdas: np.ndarray,
-    n_seeds: int,
-    n_test: int,
-    rng: np.random.Generator,
-    *,
-    noise: float = 0.0,
-    logistic_lambda: float | None = None,
-    network_alphas: Sequence[float] = (),
-    network_seeds: int = 0,
-    network_options: dict | None = None,
-    progress: bool = False,
-) -> dict[str, np.ndarray]:
-    """Simulated test errors of ridge, logistic regression and a trained network on deep-teacher data.
-
-    For each ``alpha`` and seed a fresh teacher of architecture ``widths = (d0, d1, .., dL)`` and
-    ``n = round(alpha d0)`` training samples (``task="regression"``: linear output, label noise
-    ``noise``; ``"classification"``: sign output, no noise). On the same data: ridge on ``X0`` at
-    each penalty of ``ridge_lambdas[i]`` (shape ``(alphas, k)``: one row per alpha); for
-    classification, ridge's prediction is ``sign(x.w)``, and logistic regression at
-    ``logistic_lambda`` (if given); at the alphas of ``network_alphas`` and for the first
-    ``network_seeds`` seeds, a student of the teacher's architecture trained by
-    :func:`deepgep.training.train_student` with ``network_options`` (its initialisation drawn from
-    ``rng`` after the data). Returns arrays ``ridge`` ``(alphas, k, seeds)``, ``logistic``
-    ``(alphas, seeds)`` (NaN-free, absent for regression), ``network`` ``(network_alphas,
-    network_seeds)``, and ``network_converged``.
-    """
-    if task not in ("regression", "classification"):
-        raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
-    grid = _grid(alphas)
-    lams = np.asarray(ridge_lambdas, dtype=float)
-    if lams.ndim != 2 or lams.shape[0] != grid.size or np.any(lams <= 0):
-        raise ValueError(f"ridge_lambdas must be positive with shape (len(alphas), k), got {lams.shape}")
-    net_grid = [float(a) for a in network_alphas]
-    if any(a not in grid for a in net_grid):
-        raise ValueError("network_alphas must be a subset of alphas")
-    if not 0 <= network_seeds <= n_seeds:
-        raise ValueError(f"network_seeds must be in [0, n_seeds = {n_seeds}], got {network_seeds!r}")
-    rng = check_generator(rng)
-    output = "linear" if task == "regression" else "sign"
-    d0 = int(widths[0])
-    ridge_err = np.empty((grid.size, lams.shape[1], n_seeds))
-    logistic = np.empty((grid.size, n_seeds))
-    network = np.empty((len(net_grid), network_seeds))
-    converged = np.zeros((len(net_grid), network_seeds), dtype=bool)
-    options = {"task": task, **(network_options or {})}
-    for i, alpha in enumerate(tqdm(grid, desc=f"{task} scan", disable=not progress)):
-        n = max(1, int(round(alpha * d0)))
-        for s in range(n_seeds):
-            data = deep_teacher_sample(widths, activation, n, rng, gain=gain, output=output,
-                                       noise=noise if task == "regression" else 0.0, n_test=n_test)
-            score = regression_error if task == "regression" else classification_error
-            ridge_err[i, :, s] = [score(data.X_test, data.y_test, w) for w in ridge_path(data.X, data.y, lams[i])]
-            if task == "classification" and logistic_lambda is not None:
-                w = logistic_regression(data.X, data.y, logistic_lambda)
-                logistic[i, s] = classification_error(data.X_test, data.y_test, w)
-            if alpha in net_grid and s < network_seeds:
-                j = net_grid.index(alpha)
-                res = train_student(data.X, data.y, widths, activation, gain, rng, **options)
-                network[j, s] = prediction_error(data.y_test, student_predict(res, data.X_test), output)
-                converged[j, s] = res.converged
-    out = {"alpha": grid, "ridge": ridge_err, "network_alpha": np.asarray(net_grid),
-           "network": network, "network_converged": converged}
-    if task == "classification" and logistic_lambda is not None:
-        out["logistic"] = logistic
-    return out
-
-
-def escape_scan(
-    activation: str,
-    gain: float,
-    depth: int,
-    d0s: Sequence[int],
-    sample_ratios: Sequence[float],
-    n_seeds: int,
-    n_test: int,
-    noise: float,
-    rng: np.random.Generator,
-    *,
-    network_options: dict | None = None,
-    progress: bool = False,
-) -> dict[str, np.ndarray]:
-    """Regression beyond the proportional regime: ``n = ratio d0^2`` samples.
-
-    For each ``d0`` (hidden widths equal to ``d0``) and ``ratio`` of ``sample_ratios``: a fresh
-    teacher per seed, ridge on ``X0`` at the GLM-optimal ``lambda*`` (:func:`ridge_path`) and a
-    student of the teacher's architecture trained by :func:`train_student` with
-    ``network_options`` (default: L-BFGS, weight decay ``Delta``, i.e. the MAP estimator of the
-    teacher's model). Also returned, at each ``alpha = n / d0``: the equivalent GLM's Bayes error
-    (``glm_bayes``, what every learner is limited to in the proportional regime) and ridge's
-    asymptotic error (``ridge_theory``). Arrays ``ridge``, ``network`` ``(d0s, ratios, seeds)``.
-    """
-    rng = check_generator(rng)
-    ratios = _grid(sample_ratios)
-    eta0, gamma0 = equivalent_parameters(activation, gain, depth)
-    kappa, lam_star = eta0**2, bayes_ridge_lambda(eta0, gamma0, noise)
-    options = {"optimizer": "lbfgs", "weight_decay": noise, "epochs": 3000, "tol": 1e-12,
-               **(network_options or {})}
-    shape = (len(d0s), ratios.size, n_seeds)
-    ridge_err, network = np.empty(shape), np.empty(shape)
-    n_samples = np.empty(shape[:2], dtype=int)
-    for i, d0 in enumerate(d0s):
-        widths = (int(d0),) * (depth + 1)
-        for j, ratio in enumerate(tqdm(ratios, desc=f"d0 = {d0}", disable=not progress)):
-            n = n_samples[i, j] = int(round(ratio * d0 * d0))
-            for s in range(n_seeds):
-                data = deep_teacher_sample(widths, activation, n, rng, gain=gain, noise=noise, n_test=n_test)
-                (w,) = ridge_path(data.X, data.y, [lam_star])
-                ridge_err[i, j, s] = regression_error(data.X_test, data.y_test, w)
-                res = train_student(data.X, data.y, widths, activation, gain, rng, **options)
-                network[i, j, s] = prediction_error(data.y_test, student_predict(res, data.X_test), "linear")
-    alpha = n_samples / np.asarray(d0s, dtype=float)[:, None]
-    total_noise = gamma0 + noise
-    return {"d0": np.asarray(d0s), "ratio": ratios, "n": n_samples, "alpha": alpha,
-            "ridge": ridge_err, "network": network, "plateau": total_noise, "kappa": kappa, "gamma0": gamma0,
-            "glm_bayes": np.vectorize(lambda a: gaussian_closed_form(kappa, total_noise, a)["test_error"])(alpha),
-            "ridge_theory": np.vectorize(lambda a: ridge_regression_error(kappa, total_noise, a, lam_star))(alpha)}
 
 
 # --- the simulations, as sweeps of independent teachers -------------------------------------
@@ -439,3 +311,114 @@ def finite_size_deviations(rows: Sequence[Mapping[str, Any]], name: str, referen
     fit = inverse_size_extrapolation(d0s, means, ses)
     return {"d0": d0s, "deviation": means, "se": ses, "limit": fit.limit, "limit_se": fit.limit_se,
             "slope": fit.slope, "slope_se": fit.slope_se, "chi2_per_dof": fit.chi2_per_dof}
+
+
+# --- the chapter's claims -----------------------------------------------------------------------
+
+#: Two-sided z threshold of the claims (p = 5e-4 each; the book has a few dozen claims).
+CLAIM_Z = 3.5
+
+
+def _theory(p: Mapping[str, Any]) -> dict[str, float]:
+    eta0, gamma0 = equivalent_parameters(p["ACTIVATION"], p["GAIN"], p["DEPTH"])
+    return {"kappa": eta0**2, "gamma0": gamma0, "noise": p["DELTA"]}
+
+
+def claims(rows: Mapping[str, Sequence[Mapping[str, Any]]], p: Mapping[str, Any]) -> list[Claim]:
+    """Chapter 4's quantitative claims on the rows of its sweeps and the notebook's parameters
+    ``p``, each with the wrong theories it must reject (:mod:`deepgep.support.claims`)."""
+    d_head, net_head, alphas = max(p["SIM_D0S"]), max(p["NET_D0S"]), list(p["SIM_ALPHAS"])
+    task_params = {"activation": p["ACTIVATION"], "gain": p["GAIN"], "depth": p["DEPTH"], "noise": p["DELTA"]}
+    lam_cls = {a: optimal_penalties(task_params, a)["classification"] for a in alphas}  # what was used
+    wrong = {"gamma0 -> gamma0/2": "half", "kappa -> 0.8 kappa": "kappa", "Delta dropped": "no_delta"}
+
+    def perturbed(names):
+        table = {"half": {"gamma0_factor": 0.5}, "kappa": {"kappa_factor": 0.8}, "no_delta": {"noise_factor": 0.0}}
+        return {name: table[key] for name, key in wrong.items() if key in names}
+
+    def glm(t):
+        return (t["kappa"] * t.get("kappa_factor", 1.0), t["gamma0"] * t.get("gamma0_factor", 1.0),
+                t["noise"] * t.get("noise_factor", 1.0))
+
+    def ridge_test(task):
+        def test(t):
+            kappa, gamma0, noise = glm(t)
+            m = teacher_means(rows["learners"], [field(f"ridge_{task}", a) for a in alphas], d0=d_head)
+            lam = (t["gamma0"] + t["noise"]) / t["kappa"]  # the penalty the simulation used
+            ref = [ridge_regression_error(kappa, gamma0 + noise, a, lam) if task == "regression" else
+                   ridge_classification_error(kappa, gamma0, a, lam_cls[a]) for a in alphas]
+            ms = [m[field(f"ridge_{task}", a)] for a in alphas]
+            return max_abs_z([x[0] for x in ms], [x[1] for x in ms], ref, CLAIM_Z, f"d0 = {d_head}: ")
+        return test
+
+    def bayes(task, kappa, gamma0, noise, grid):
+        if task == "regression":
+            return regression_theory(kappa, gamma0, noise, grid, [1.0])["bayes"]
+        return classification_theory(kappa, gamma0, grid, [1.0])["bayes"]
+
+    def identity_test(t):
+        th = regression_theory(*glm(t), alphas, [t.get("lambda_factor", 1.0)])
+        # below 1e-15 the difference is rounding (it differs between machines): report the bound
+        gap = max(float(np.max(np.abs(th["ridge"][:, 0] - th["bayes"]))), 1e-15)
+        text = f"{gap:.2e}" if gap > 1e-15 else "< 1e-15 (float64 rounding)"
+        return Test(gap, 1e-10, f"max over alpha of |ridge(lambda) - Bayes| = {text}")
+
+    def network_test(t):
+        kappa, gamma0, noise = glm(t)
+        ests, ses, refs = [], [], []
+        for task in ("regression", "classification"):
+            ref = bayes(task, kappa, gamma0, noise, list(p["NET_ALPHAS"]))
+            for a, r in zip(p["NET_ALPHAS"], ref):
+                m, se, _ = teacher_means([x for x in rows["network"] if x["task"] == task], ["network"],
+                                         d0=net_head, alpha=float(a))["network"]
+                ests.append(m), ses.append(se), refs.append(r)
+        return max_abs_z(ests, ses, refs, CLAIM_Z, f"d0 = {net_head}, both tasks: ")
+
+    def logistic_limit_test(t):
+        kappa, gamma0, noise = glm(t)
+        ref = bayes("classification", kappa, gamma0, noise, alphas)
+        worst = -math.inf
+        for a, r in zip(alphas, ref):
+            fit = finite_size_deviations(rows["learners"], field("logistic", a), r, p["SIM_D0S"])
+            worst = max(worst, -fit["limit"] / fit["limit_se"])
+        return Test(worst, CLAIM_Z, f"largest -limit/se over alpha: {worst:.2f}")
+
+    def escape_test(t):
+        floor = t["floor"]
+        worst = -math.inf
+        for d0 in p["ESCAPE_D0S"]:
+            m, se, _ = teacher_means(rows["escape"], ["network"], d0=d0, ratio=max(p["ESCAPE_RATIOS"]))["network"]
+            worst = max(worst, (m - floor) / se)
+        return Test(worst, -CLAIM_Z, f"largest (network - floor)/se over d0: {worst:.2f}")
+
+    theory = _theory(p)
+    eta0_e, gamma0_e = equivalent_parameters(p["ACTIVATION"], p["GAIN"], p["ESCAPE_DEPTH"])
+    return [
+        Claim(4, "ridge regression = its asymptotic theory",
+              f"At d0 = {d_head}, ridge at lambda* (regression) matches its asymptotic test error on the "
+              f"equivalent GLM at every alpha within {CLAIM_Z} standard errors of the teacher average.",
+              ridge_test("regression"), theory, perturbed(["half", "kappa", "no_delta"])),
+        Claim(4, "ridge classification = its asymptotic theory",
+              f"At d0 = {d_head}, ridge at its optimal penalty classifies sign labels with the error of "
+              f"its asymptotic theory on the probit GLM at every alpha (|z| <= {CLAIM_Z}).",
+              ridge_test("classification"), theory, perturbed(["half", "kappa"])),
+        Claim(4, "optimal ridge is Bayes-optimal (regression)",
+              "Ridge's asymptotic error at lambda* = (gamma0 + Delta)/kappa equals the Bayes error at "
+              "every alpha to 1e-10 (a penalty off by a factor 2 is not).",
+              identity_test, theory, {"lambda* -> 2 lambda*": {"lambda_factor": 2.0},
+                                      "lambda* -> lambda*/2": {"lambda_factor": 0.5}}),
+        Claim(4, "trained network = Bayes error",
+              f"At d0 = {net_head}, the student of the teacher's architecture trained to a minimum reaches "
+              f"the GLM's Bayes error in both tasks (|z| <= {CLAIM_Z}).",
+              network_test, theory, perturbed(["half"])),
+        Claim(4, "logistic regression is not below Bayes as d0 -> infinity",
+              f"The extrapolation limit + c/d0 of logistic regression's classification error minus the "
+              f"Bayes error is not below zero by more than {CLAIM_Z} standard errors at any alpha "
+              "(below the Bayes curve at d0 = 100 is a finite-size effect).",
+              logistic_limit_test, theory, {"gamma0 -> 1.5 gamma0": {"gamma0_factor": 1.5}}),
+        Claim(4, "escape below the plateau at n ~ d0^2",
+              f"At n = {max(p['ESCAPE_RATIOS']):g} d0^2 the trained network's test error is below the "
+              f"proportional regime's floor gamma0 + Delta by more than {CLAIM_Z} standard errors at every d0.",
+              escape_test, {"floor": gamma0_e + p["ESCAPE_DELTA"]},
+              {"perfect learning (floor = Delta)": {"floor": p["ESCAPE_DELTA"]}}),
+    ]

@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from deepgep.cli.model import (BAYES_EPILOG, EQUIVALENT_EPILOG, RECORD_KEYS, add_model_options,
                                parse_alpha_grid, run_bayes, run_equivalent)
+from deepgep.cli.claims import add_claims_parser
 from deepgep.cli.results import add_results_parser
 from deepgep.cli.output import (EXIT_NON_FINITE, EXIT_NOT_CONVERGED, EXIT_OK, EXIT_USAGE, PROG,
                                 NonFiniteResultError, print_error)
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     eq.set_defaults(run=run_equivalent)
     bayes.set_defaults(run=run_bayes)
     add_results_parser(sub, fmt)
+    add_claims_parser(sub, fmt)
     return parser
 
 

@@ -15,16 +15,25 @@ from pathlib import Path
 from typing import Any
 
 from deepgep.cli.output import EXIT_OK, aligned, emit
-from deepgep.support.presets import PRESETS, find_chapter, read_presets
+from deepgep.support.presets import PRESETS, find_chapter, read_presets, rerun, store
 from deepgep.support.recorded import results_dir
 from deepgep.support.sweeps import Sweep, list_tables, run_sweep, verify_table
 
-__all__ = ["CHAPTER_MODULES", "EXIT_MISMATCH", "chapter_sweeps", "add_results_parser"]
+__all__ = ["CHAPTER_MODULES", "EXIT_MISMATCH", "chapter_module", "has_sweeps", "chapter_parameters",
+           "chapter_sweeps", "add_results_parser"]
 
-#: The chapters whose expensive experiments are sweeps with recorded tables.
+#: The module of each chapter's scans (:mod:`deepgep.chapters`). A chapter with recorded tables
+#: has ``sweeps(params, preset) -> {name: Sweep}`` there; a chapter with claims has
+#: ``claims(rows, params) -> [Claim]`` (:mod:`deepgep.cli.claims`).
 CHAPTER_MODULES = {
+    1: "deepgep.chapters.ch1_gaussian_equivalence",
+    2: "deepgep.chapters.ch2_reduction_to_glm",
+    3: "deepgep.chapters.ch3_free_entropy",
     4: "deepgep.chapters.ch4_bayes_optimal_generalisation",
     5: "deepgep.chapters.ch5_posterior_sampling",
+    6: "deepgep.chapters.ch6_kernel_renormalisation",
+    7: "deepgep.chapters.ch7_deep_linear",
+    8: "deepgep.chapters.ch8_deep_equilibrium",
 }
 #: Exit status of ``deepgep results verify`` when a recomputed row differs from the table.
 EXIT_MISMATCH = 1
@@ -32,14 +41,30 @@ EXIT_MISMATCH = 1
 LIST_KEYS = ("chapter", "experiment", "preset", "rows", "complete", "cpu_hours")
 
 
+def chapter_module(chapter: int) -> Any:
+    """The module of ``chapter``'s scans."""
+    if chapter not in CHAPTER_MODULES:
+        raise ValueError(f"no chapter {chapter}; chapters: {', '.join(map(str, sorted(CHAPTER_MODULES)))}")
+    return importlib.import_module(CHAPTER_MODULES[chapter])
+
+
+def has_sweeps(chapter: int) -> bool:
+    """Whether ``chapter``'s expensive experiments are sweeps with recorded tables."""
+    return hasattr(chapter_module(chapter), "sweeps")
+
+
+def chapter_parameters(chapter: int, preset: str, notebooks: Path | None = None) -> dict[str, Any]:
+    """The values of ``chapter``'s notebook ``parameters`` cell in ``preset``."""
+    folder = notebooks if notebooks is not None else results_dir().parent / "notebooks"
+    return {name: getattr(p, preset) for name, p in read_presets(find_chapter(chapter, folder)).items()}
+
+
 def chapter_sweeps(chapter: int, preset: str, notebooks: Path | None = None) -> dict[str, Sweep]:
     """The sweeps of ``chapter`` in ``preset``, built from its notebook's parameters cell."""
-    if chapter not in CHAPTER_MODULES:
+    if not has_sweeps(chapter):
         raise ValueError(f"chapter {chapter} has no recorded sweeps; chapters with sweeps: "
-                         f"{', '.join(map(str, sorted(CHAPTER_MODULES)))}")
-    folder = notebooks if notebooks is not None else results_dir().parent / "notebooks"
-    params = {name: getattr(p, preset) for name, p in read_presets(find_chapter(chapter, folder)).items()}
-    return importlib.import_module(CHAPTER_MODULES[chapter]).sweeps(params, preset)
+                         f"{', '.join(str(c) for c in sorted(CHAPTER_MODULES) if has_sweeps(c))}")
+    return chapter_module(chapter).sweeps(chapter_parameters(chapter, preset, notebooks), preset)
 
 
 def _folder(args: argparse.Namespace) -> Path:
@@ -86,6 +111,21 @@ def run_sweeps(args: argparse.Namespace) -> int:
     return EXIT_OK if failed == 0 else EXIT_MISMATCH
 
 
+def run_paper(args: argparse.Namespace) -> int:
+    """``make paper``: a chapter with recorded sweeps runs (resumes) them, then its notebook is
+    executed in place from the tables (its stored outputs); any other chapter is rerun by
+    papermill with its paper preset into ``_build/paper/``."""
+    notebook = find_chapter(args.chapter, results_dir().parent / "notebooks")
+    if has_sweeps(args.chapter):
+        status = run_sweeps(args)
+        if status != EXIT_OK:
+            return status
+        print(f"outputs stored in {store(notebook)}")
+        return EXIT_OK
+    print(f"executed notebook written to {rerun(notebook, preset='paper', progress=not args.no_progress)}")
+    return EXIT_OK
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-dir", default=None,
                         help="folder of the tables (default: $DEEPGEP_RESULTS, else results/ at the "
@@ -124,4 +164,8 @@ def add_results_parser(sub: Any, formatter: type) -> None:
     run.add_argument("--no-progress", action="store_true")
     _common(run)
     run.set_defaults(run=run_sweeps)
+    paper = rsub.add_parser("paper", help="a chapter at paper scale: its sweeps, then its notebook")
+    for action in run._actions[1:]:  # the options of run, shared  # noqa: SLF001
+        paper._add_action(action)  # noqa: SLF001
+    paper.set_defaults(run=run_paper)
 
