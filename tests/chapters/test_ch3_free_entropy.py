@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from deepgep.chapters.ch3_free_entropy import bayes_depth_curves, log_partition_variance_scan
+from deepgep.chapters.ch3_free_entropy import (bayes_depth_curves, concentration_task, gamp_task, information_extrapolation,
+                                               information_task, pooled_variances)
 from deepgep.theory.state_evolution import gaussian_closed_form
 
 #: Cui et al.'s example (phi = tanh(2x), L = 2, rho = 1, eps = 0), book eq-composition:
@@ -20,34 +21,49 @@ NOISE_TOTAL = 0.152506
 ALPHA = 2.0
 
 
+def _concentration(ns, batches, base_seed=12):
+    params = {"base_seed": base_seed, "kappa": KAPPA, "alpha": ALPHA, "total_noise": NOISE_TOTAL, "batch": 50}
+    return [{"n": n, "seed": s, **concentration_task({**params, "n": n}, s)} for n in ns for s in range(batches)]
+
+
 def test_log_partition_variance_decreases_like_one_over_n():
     """Var((1/n) log Z) = 1/(2n) + Var(log det C)/(4 n^2) for the linear channel (y^T C^{-1} y is
     chi-squared with n degrees of freedom given X). Over n = 50..400 (factor 8), 300 datasets
-    each: each variance has relative standard error sqrt(2/299) = 8%, so the log-log slope has
-    standard error ~0.05 and the window [-1.3, -0.7] is ~6 SE wide on each side. The pooled
-    n * Var is 1/2 up to Var(log det C)/(4n) (Var(log det C) ~ 0.6 measured at alpha = 2, so
-    < 1% at n = 50) and ~4% statistical error: checked within 20%. This
-    seed measures slope -1.00 and n * Var = 0.50, 0.48, 0.49, 0.49 (five seeds: slopes
-    -0.90..-1.14)."""
+    each (6 batches of 50, pooled): each variance has relative standard error sqrt(2/299) = 8%,
+    so the log-log slope has standard error ~0.05 and the window [-1.3, -0.7] is ~6 SE wide on
+    each side. The pooled n * Var is 1/2 up to Var(log det C)/(4n) (< 1% at n = 50) and ~4%
+    statistical error: checked within 20%."""
     ns = (50, 100, 200, 400)
-    scan = log_partition_variance_scan(ns, ALPHA, KAPPA, NOISE_TOTAL, 300, np.random.default_rng(12))
-    assert set(scan) >= {"n", "d", "mean", "mean_se", "variance", "variance_se"}
-    np.testing.assert_array_equal(scan["n"], ns)
-    np.testing.assert_array_equal(scan["d"], [25, 50, 100, 200])
-    assert np.all(scan["variance_se"] == pytest.approx(scan["variance"] * math.sqrt(2 / 299)))
-    slope = np.polyfit(np.log(scan["n"]), np.log(scan["variance"]), 1)[0]
+    v = pooled_variances(_concentration(ns, 6), ns)
+    np.testing.assert_array_equal(v["datasets"], [300] * 4)
+    assert np.all(v["variance_se"] == pytest.approx(v["variance"] * math.sqrt(2 / 299)))
+    slope = np.polyfit(np.log(v["n"]), np.log(v["variance"]), 1)[0]
     assert -1.3 < slope < -0.7, slope
-    assert np.mean(scan["n"] * scan["variance"]) == pytest.approx(0.5, rel=0.2)
-    # The mean free entropy converges: across n it moves by O(1/n) plus a standard error of
-    # sqrt(1/(2n))/sqrt(300) <= 0.006; measured spreads 0.002-0.007 (5 seeds), asserted < 0.03.
-    assert np.ptp(scan["mean"]) < 0.03
+    assert np.mean(v["n"] * v["variance"]) == pytest.approx(0.5, rel=0.2)
 
 
-def test_variance_scan_is_reproducible():
-    one = log_partition_variance_scan([20, 40], ALPHA, KAPPA, NOISE_TOTAL, 5, np.random.default_rng(13))
-    two = log_partition_variance_scan([20, 40], ALPHA, KAPPA, NOISE_TOTAL, 5, np.random.default_rng(13))
-    for key in one:
-        np.testing.assert_array_equal(one[key], two[key])
+def test_pooled_variance_equals_the_variance_of_all_datasets():
+    rows = [{"n": 10, "mean": m, "m2": float(np.sum((x - m) ** 2)), "count": x.size}
+            for x in (np.array([1.0, 2.0, 4.0]), np.array([0.5, 3.0])) for m in [x.mean()]]
+    v = pooled_variances(rows, [10])
+    assert v["variance"][0] == pytest.approx(np.var([1.0, 2.0, 4.0, 0.5, 3.0], ddof=1))
+
+
+def test_information_task_and_its_extrapolation_match_the_direct_estimator():
+    """The control-variate estimate from recorded draws is the one of
+    expected_linear_mutual_information on the same matrices (same regression)."""
+    params = {"base_seed": 3, "kappa": KAPPA, "alpha": ALPHA, "total_noise": NOISE_TOTAL}
+    rows = [{"d": d, "seed": s, **information_task({**params, "d": d}, s)} for d in (20, 40, 80) for s in range(8)]
+    out = information_extrapolation(rows, [20, 40, 80])
+    replica = gaussian_closed_form(KAPPA, NOISE_TOTAL, ALPHA)["mutual_information"]
+    assert np.all(np.abs(out["value"] - replica) < 0.02) and np.all(out["se"] > 0)
+    assert abs(out["fit"].limit - replica) < 5 * out["fit"].limit_se + 1e-3
+
+
+def test_gamp_task_records_the_mse_of_every_iteration():
+    rec = gamp_task({"base_seed": 1, "kappa": KAPPA, "gamma0": NOISE_TOTAL, "noise": 0.05, "d": 200, "alpha": 2.0,
+                     "task": "regression", "n_iter": 5}, 0)
+    assert list(rec) == [f"mse@{t}" for t in range(6)] and rec["mse@5"] < rec["mse@0"]
 
 
 def test_bayes_depth_curves_match_the_closed_form_and_order_the_depths():

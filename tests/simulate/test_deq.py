@@ -107,8 +107,10 @@ def test_empirical_kernel_converges_to_the_fixed_point(sphere_inputs):
     X = sphere_inputs(4, 6)
     star = model.kernel(X).sigma
     rng = np.random.default_rng(2025)
-    K = empirical_kernel(model.solve(X, 400, rng, n_networks=24).h, model.sigma_w)
+    W, U = sample_weights(400, X.shape[1], model.sigma_w, model.sigma_u, rng, 24)
+    K = empirical_kernel(deq_forward(W, U, X, model.activation).h, model.sigma_w)
     mean, se = K.mean(axis=0), K.std(axis=0, ddof=1) / math.sqrt(24)
     assert np.all(np.abs(mean - star) < 4 * se + 2.0 / 400)
-    big = empirical_kernel(model.solve(X, 1600, rng).h, model.sigma_w)
+    W, U = sample_weights(1600, X.shape[1], model.sigma_w, model.sigma_u, rng)
+    big = empirical_kernel(deq_forward(W, U, X, model.activation).h, model.sigma_w)
     assert relative_error(big, star) < 0.15

@@ -439,8 +439,11 @@ def test_satisfies_theorem_flags():
     assert make_channel("abs", 0.0, 0.01).satisfies_theorem is False
     assert make_channel("relu", 0.0, 0.01).satisfies_theorem is False
     assert make_channel("tanh", GAMMA0, 0.01).satisfies_theorem is True
-    assert OutputFunctionChannel("sign", GAMMA0, 0.01).satisfies_theorem is True
-    assert make_channel("sign", GAMMA0).satisfies_theorem is True
+    # sign is odd but not C^2 with bounded derivatives: the proof does not cover it
+    assert OutputFunctionChannel("sign", GAMMA0, 0.01).satisfies_theorem is False
+    assert make_channel("sign", GAMMA0).satisfies_theorem is False
+    assert "Cui et al." in make_channel("sign", GAMMA0).caveat
+    assert make_channel("tanh", GAMMA0, 0.01).caveat == make_channel("linear", GAMMA0).caveat == ""
     assert make_channel("linear", GAMMA0).satisfies_theorem is True
 
 

@@ -25,9 +25,9 @@ from deepgep.simulate.estimators import (classification_error, logistic_regressi
 from deepgep.simulate.networks import gaussian_inputs
 from deepgep.simulate.teachers import noisy_labels, sample_teacher, teacher_preactivation
 from deepgep.simulate.training import student_predict, train_student
-from deepgep.support.claims import Claim, Test, max_abs_z
+from deepgep.support.claims import CLAIM_Z, Claim, Test, max_abs_z
 from deepgep.support.stats import inverse_size_extrapolation, standard_error
-from deepgep.support.sweeps import Sweep, as_columns, grid_product
+from deepgep.support.sweeps import Sweep, as_columns, field_matrix, grid_product
 from deepgep.theory.channels import make_channel
 from deepgep.theory.layers import depth_table, equivalent_parameters, indistinguishable_depth
 from deepgep.theory.ridge import (bayes_ridge_lambda, optimal_ridge_classification,
@@ -37,7 +37,7 @@ from deepgep.theory.state_evolution import bayes_optimal_curve, gaussian_closed_
 
 __all__ = ["regression_theory", "classification_theory", "plateau", "depth_activation_table",
            "field", "optimal_penalties", "learners_task", "network_task", "escape_task", "sweeps",
-           "teacher_means", "simulation_arrays", "finite_size_deviations", "CLAIM_Z", "claims"]
+           "teacher_means", "simulation_arrays", "finite_size_deviations", "claims"]
 
 
 def _grid(alphas: Sequence[float]) -> np.ndarray:
@@ -270,13 +270,6 @@ def teacher_means(rows: Sequence[Mapping[str, Any]], fields: Sequence[str],
     return out
 
 
-def _teacher_matrix(rows: Sequence[Mapping[str, Any]], names: Sequence[str], **where: Any) -> np.ndarray:
-    """``values[i, t]``: field ``names[i]`` of teacher ``t`` among the rows matching ``where``
-    (teachers in seed order)."""
-    chosen = sorted((r for r in rows if all(r[k] == v for k, v in where.items())), key=lambda r: r["seed"])
-    return np.array([[float(r[name]) for r in chosen] for name in names])
-
-
 def simulation_arrays(learners: Sequence[Mapping[str, Any]], network: Sequence[Mapping[str, Any]],
                       d0: int, net_d0: int, alphas: Sequence[float],
                       net_alphas: Sequence[float]) -> dict[str, dict[str, np.ndarray]]:
@@ -286,11 +279,11 @@ def simulation_arrays(learners: Sequence[Mapping[str, Any]], network: Sequence[M
     out = {}
     for task in ("regression", "classification"):
         sim = {"alpha": np.asarray(alphas, dtype=float), "network_alpha": np.asarray(net_alphas, dtype=float),
-               "ridge": _teacher_matrix(learners, [field(f"ridge_{task}", a) for a in alphas], d0=d0)[:, None, :]}
+               "ridge": field_matrix(learners, [field(f"ridge_{task}", a) for a in alphas], d0=d0)[:, None, :]}
         if task == "classification":
-            sim["logistic"] = _teacher_matrix(learners, [field("logistic", a) for a in alphas], d0=d0)
+            sim["logistic"] = field_matrix(learners, [field("logistic", a) for a in alphas], d0=d0)
         for key, name in (("network", "network"), ("network_ridge", "ridge")):
-            sim[key] = np.stack([_teacher_matrix(network, [name], d0=net_d0, alpha=float(a), task=task)[0]
+            sim[key] = np.stack([field_matrix(network, [name], d0=net_d0, alpha=float(a), task=task)[0]
                                  for a in net_alphas])
         out[task] = sim
     return out
@@ -304,7 +297,7 @@ def finite_size_deviations(rows: Sequence[Mapping[str, Any]], name: str, referen
     ``d0 -> infinity`` (``limit`` within its standard error of zero) or not."""
     means, ses = [], []
     for d0 in d0s:
-        values = _teacher_matrix(rows, [name], d0=int(d0), **where)[0] - reference
+        values = field_matrix(rows, [name], d0=int(d0), **where)[0] - reference
         means.append(values.mean())
         ses.append(standard_error(values))
     d0s, means, ses = np.asarray(d0s, dtype=float), np.array(means), np.array(ses)
@@ -315,8 +308,6 @@ def finite_size_deviations(rows: Sequence[Mapping[str, Any]], name: str, referen
 
 # --- the chapter's claims -----------------------------------------------------------------------
 
-#: Two-sided z threshold of the claims (p = 5e-4 each; the book has a few dozen claims).
-CLAIM_Z = 3.5
 
 
 def _theory(p: Mapping[str, Any]) -> dict[str, float]:

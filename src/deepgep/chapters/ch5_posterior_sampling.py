@@ -16,7 +16,7 @@ from deepgep.simulate.estimators import predict, ridge
 from deepgep.simulate.nuts import concatenate_chains, effective_sample_size, r_hat, sample_posterior
 from deepgep.simulate.posterior import NetworkPrior
 from deepgep.simulate.teachers import deep_teacher_sample
-from deepgep.support.claims import Claim, Test
+from deepgep.support.claims import CLAIM_Z, Claim, Test
 from deepgep.support.stats import Extrapolation, inverse_size_extrapolation, pooled_mean, standard_error
 from deepgep.support.sweeps import Sweep, as_columns, grid_product
 from deepgep.support.validation import check_alpha, check_count, check_generator, check_real, check_widths
@@ -26,7 +26,7 @@ from deepgep.theory.state_evolution import gaussian_closed_form
 
 __all__ = [
     "N_DIAGNOSTIC_INPUTS", "bayes_instance", "bayes_scan", "posterior_task", "sweeps", "scan_columns",
-    "summarise_scan", "gap_extrapolation", "CLAIM_Z", "POOL_FROM_D0", "claims",
+    "summarise_scan", "gap_extrapolation", "POOL_FROM_D0", "claims",
 ]
 
 #: Test inputs on which R-hat and ESS of the predictions are computed (the first ones of the
@@ -224,8 +224,6 @@ def gap_extrapolation(summary: dict[str, np.ndarray], depth: int, alpha: float) 
 
 # --- the chapter's claims -----------------------------------------------------------------------
 
-#: Two-sided z threshold of the claims (p = 5e-4 each).
-CLAIM_Z = 3.5
 #: Input widths from which the error and the overlap are pooled (below it the finite-size
 #: deviation of the error, about -0.016 at d0 = 16, is visible in the recorded table).
 POOL_FROM_D0 = 32

@@ -4,7 +4,6 @@ with the wrong theories each must reject (:mod:`deepgep.support.claims`)."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from typing import Any
 

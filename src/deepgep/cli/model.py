@@ -258,7 +258,7 @@ def run_bayes(args: argparse.Namespace) -> int:
     if activation_issue:
         issues.append(activation_issue)
     if not channel.satisfies_theorem:
-        issues.append(f"channel {channel.name!r} is not an odd output function")
+        issues.append(channel.caveat)
     if issues:
         warn("outside the theorem's hypotheses: " + "; ".join(issues))
 

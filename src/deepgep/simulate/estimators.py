@@ -32,7 +32,7 @@ from deepgep.simulate.amp import GAMPResult, gamp
 from deepgep.support.validation import check_choice, check_count, check_design, check_real, check_vector
 
 __all__ = [
-    "RIDGE_METHODS", "ridge", "ridge_path", "predict", "regression_error", "classification_error",
+    "RIDGE_METHODS", "ridge", "ridge_path", "ridge_paths", "predict", "regression_error", "classification_error",
     "prediction_error", "gamp_estimate", "logistic_regression", "kernel_ridge_predict",
     "kernel_ridge_classification",
 ]
@@ -106,6 +106,29 @@ def ridge_path(X, y, lams) -> np.ndarray:
     e = np.maximum(e, 0.0)
     b = V.T @ (X.T @ y) / root_d
     return (b[None, :] / (e[None, :] + lam_arr[:, None])) @ V.T
+
+
+def ridge_paths(X, Y, lams) -> np.ndarray:
+    """Ridge weights for several label vectors at once: ``Y`` is ``n x k`` (one column per label
+    set on the same inputs), the result ``k x len(lams) x d``; column ``j`` equals
+    :func:`ridge_path` of ``Y[:, j]`` up to rounding. One eigendecomposition of the smaller Gram
+    matrix serves every column and every ``lam`` (the saving behind Chapter 2's sweep: one
+    decomposition per training set for all depths, teachers' kinds and penalties)."""
+    X = check_design(X)
+    n, d = X.shape
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim != 2 or Y.shape[0] != n or not np.all(np.isfinite(Y)):
+        raise ValueError(f"Y must be a finite array of shape ({n}, k), got {Y.shape}")
+    lam_arr = np.array([check_real("lam", v, positive=True) for v in np.atleast_1d(np.asarray(lams, float))])
+    root_d = math.sqrt(d)
+    if _side(n, d, "auto") == "dual":
+        e, U = eigh(X @ X.T / d, check_finite=False)
+        C = U.T @ Y  # n x k
+        coef = C.T[:, None, :] / (np.maximum(e, 0.0)[None, None, :] + lam_arr[None, :, None])
+        return (coef @ U.T) @ X / root_d
+    e, V = eigh(X.T @ X / d, check_finite=False)
+    B = (V.T @ (X.T @ Y) / root_d).T  # k x d
+    return (B[:, None, :] / (np.maximum(e, 0.0)[None, None, :] + lam_arr[None, :, None])) @ V.T
 
 
 # --- predictions and errors ----------------------------------------------------------------

@@ -21,7 +21,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Test", "Claim", "evaluate", "z_test", "max_abs_z", "report_rows"]
+__all__ = ["CLAIM_Z", "Test", "Claim", "evaluate", "z_test", "max_abs_z", "report_rows"]
+
+#: The book's two-sided z threshold for a claim of equality (p = 5e-4 per test: the book has a
+#: few dozen claims, so a true theory fails one of them with probability about 2%).
+CLAIM_Z = 3.5
 
 
 @dataclass(frozen=True)

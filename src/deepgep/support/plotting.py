@@ -56,9 +56,11 @@ STYLE = {
 }
 
 
-def _marks(ax: Axes, x: np.ndarray, mean: np.ndarray, se: np.ndarray, method: str, label: str) -> None:
-    """Means with standard-error bars in the style of ``method``."""
-    ax.errorbar(x, mean, yerr=se, ms=5, capsize=3, label=label, **STYLE[method])
+def _marks(ax: Axes, x: np.ndarray, mean: np.ndarray, se: np.ndarray, method: str, label: str,
+           style: dict | None = None) -> None:
+    """Means with standard-error bars in the style of ``method`` (``style`` overrides, e.g. an
+    open marker for a second condition of the same method)."""
+    ax.errorbar(x, mean, yerr=se, ms=5, capsize=3, label=label, **{**STYLE[method], **(style or {})})
 
 
 def generalisation_figure(theory: dict[str, dict], simulation: dict[str, dict],
@@ -95,7 +97,8 @@ def finite_size_figure(panels: Sequence[dict], ncols: int = 2) -> Figure:
     axis; the deviation itself on a linear axis, since it may change sign), one panel per
     entry of ``panels`` (``ncols`` per row): ``title`` and ``series``, each series a record of
     :func:`deepgep.chapters.ch4_bayes_optimal_generalisation.finite_size_deviations` with a
-    ``label`` and a ``method`` (its style), drawn with its fit ``limit + slope / d0``."""
+    ``label``, a ``method`` (its style) and optionally a ``style`` override, drawn with its fit
+    ``limit + slope / d0``."""
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 3.6 * nrows), squeeze=False)
     for ax in axes.ravel()[len(panels):]:
@@ -104,7 +107,7 @@ def finite_size_figure(panels: Sequence[dict], ncols: int = 2) -> Figure:
         ax.axhline(0.0, **STYLE["plateau"])
         for k, s in enumerate(panel["series"]):
             x = s["d0"] * (1.0 + 0.04 * (k - (len(panel["series"]) - 1) / 2))
-            _marks(ax, x, s["deviation"], s["se"], s["method"], s["label"])
+            _marks(ax, x, s["deviation"], s["se"], s["method"], s["label"], s.get("style"))
             dense = np.geomspace(s["d0"].min(), s["d0"].max(), 50)
             ax.plot(dense, s["limit"] + s["slope"] / dense, color=STYLE[s["method"]]["color"], lw=0.8,
                     ls=s.get("ls", "--"))
@@ -174,7 +177,8 @@ def series(kind: str, x=None, y=None, se=None, method: str | None = None, label:
     """One series of a panel. ``kind``: ``"marks"`` (``y`` +- ``se``), ``"line"``, ``"points"``
     (a cloud), ``"hline"`` (at ``y``), ``"vline"`` (at ``x``), ``"guide"`` (``y (x/x[0])^slope``)
     or ``"hist"`` (density of the values ``x`` over ``bins``, normalised by all of them; filled
-    unless ``step=True``)."""
+    unless ``step=True``; ``weights=`` the weight of each value instead, e.g. a density already
+    binned, given at the bin centres)."""
     return dict(kind=kind, x=x, y=y, se=se, method=method, label=label, **extra)
 
 
@@ -202,7 +206,8 @@ def _draw(ax: Axes, s: dict) -> None:
         ax.plot(x, y * (x / x[0]) ** s["slope"], label=label, **{**STYLE["guide"], **own})
     elif kind == "hist":
         values, edges = np.asarray(x), np.asarray(s["bins"])
-        weights = np.full(values.size, 1.0 / (values.size * np.diff(edges).mean()))
+        weights = (np.full(values.size, 1.0 / (values.size * np.diff(edges).mean())) if s.get("weights") is None
+                   else np.asarray(s["weights"], dtype=float))
         style = {**{k: v for k, v in base.items() if k in ("color", "ls", "lw")}, **own}
         if s.get("step"):
             ax.hist(values, bins=edges, weights=weights, histtype="step", label=label, **{"lw": 1.5, **style})

@@ -46,7 +46,7 @@ inputs, ``(f(x_1), ..., f(x_k)) = sqrt(s) (g . x_1, ..., g . x_k) / sqrt(d)`` wi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +59,7 @@ __all__ = [
     "NORMALISATION_TOLERANCE", "MIXTURE_SPACING", "LIMIT_HERMITE_NODES", "QuadratureError",
     "log_scale_mean_variance", "scale_moment", "limit_scale_moment", "kurtosis", "limit_kurtosis",
     "fourth_moment_tail_ratio", "monte_carlo_relative_se", "LogScaleLaw", "log_scale_law",
-    "limit_nodes",
+    "limit_nodes", "depth_contrast",
 ]
 #: Half-width of the grid of ``ln s`` in standard deviations of ``ln s`` (the right tail decays
 #: doubly exponentially; the left one, like ``exp(N y / 2)``, gets a wider grid when needed).
@@ -338,3 +338,23 @@ def limit_nodes(lam: float) -> tuple[np.ndarray, np.ndarray]:
     """Nodes ``y_k`` and weights of ``E h(ln s)``, ``ln s ~ N(-lambda, 2 lambda)`` (Gauss-Hermite)."""
     z, w = np.polynomial.hermite_e.hermegauss(LIMIT_HERMITE_NODES)
     return -lam + math.sqrt(2.0 * lam) * z, w / math.sqrt(2.0 * math.pi)
+
+
+def depth_contrast(fixed_depth: int, widths: Sequence[int], lam: float) -> tuple[dict[str, list], dict[str, list]]:
+    """Fixed depth against proportional depth, closed forms: at ``L = fixed_depth`` the variance
+    of ``ln s`` and the excess kurtosis ``3 ((1 + 2/N)^L - 1)``, also times ``N / (6 L)`` (tends
+    to one); at ``L = lam N`` the same and the excess kurtosis over its limit ``3 (e^{2 lam} - 1)``."""
+    fixed: dict[str, list] = {k: [] for k in ("N", "Var ln s", "excess kurtosis", "x N/(6L)")}
+    prop: dict[str, list] = {k: [] for k in ("N", "L", "Var ln s", "excess kurtosis", "/ limit")}
+    limit_excess = limit_kurtosis(lam) - 3.0
+    for width in widths:
+        excess = kurtosis(width, fixed_depth) - 3.0
+        vals = (width, log_scale_mean_variance(width, fixed_depth)[1], excess, excess * width / (6 * fixed_depth))
+        for key, val in zip(fixed, vals):
+            fixed[key].append(val)
+        depth = round(lam * width)
+        excess_p = kurtosis(width, depth) - 3.0
+        for key, val in zip(prop, (width, depth, log_scale_mean_variance(width, depth)[1], excess_p,
+                                   excess_p / limit_excess)):
+            prop[key].append(val)
+    return fixed, prop

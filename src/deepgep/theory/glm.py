@@ -40,7 +40,8 @@ from tqdm import tqdm
 from deepgep.support.stats import standard_error
 from deepgep.support.validation import check_count, check_design, check_generator, check_real, check_vector
 
-__all__ = ["GRAM_SIDES", "linear_mutual_information", "expected_linear_mutual_information",
+__all__ = ["GRAM_SIDES", "linear_mutual_information", "expected_linear_mutual_information", "wishart_statistics",
+           "control_variate_estimate",
            "linear_log_partition", "linear_posterior"]
 
 
@@ -122,7 +123,7 @@ def linear_mutual_information(
     return system.logdet_A() / (2.0 * system.d)
 
 
-def _wishart_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def wishart_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Control variates of a Gaussian ``n x d`` matrix and their exact expectations.
 
     With ``W`` the smaller Gram matrix over ``d`` (``X X^T / d`` if ``n <= d``, else
@@ -168,7 +169,7 @@ def expected_linear_mutual_information(
     The per-draw fluctuation of ``I/d`` is ``O(1/d)`` (a linear spectral statistic has ``O(1)``
     fluctuations), the same order as the finite-size correction to the replica limit, so plain
     Monte Carlo needs many draws to resolve that correction. With ``control_variates=True``
-    the draws are regressed on the Wishart statistics of :func:`_wishart_statistics`, whose
+    the draws are regressed on the Wishart statistics of :func:`wishart_statistics`, whose
     exact means are known, and the intercept is returned (the standard regression estimator of
     control variates; its bias is ``O(1/N)`` and its standard error is that of the intercept
     under the residual variance). At ``alpha = 2`` this shrinks the error about 30-fold;
@@ -199,17 +200,29 @@ def expected_linear_mutual_information(
         X = rng.standard_normal((n, d))
         values[s] = linear_mutual_information(X, kappa, total_noise)
         if control_variates:
-            controls[s], means = _wishart_statistics(X)
+            controls[s], means = wishart_statistics(X)
     if not control_variates:
         return float(values.mean()), standard_error(values)
 
-    design = np.column_stack([np.ones(n_samples), controls - means])
+    return control_variate_estimate(values, controls, means)
+
+
+def control_variate_estimate(values: np.ndarray, controls: np.ndarray, means: np.ndarray) -> tuple[float, float]:
+    """The control-variate estimate of ``E values``: the intercept of the least-squares
+    regression of ``values`` (``N`` draws) on ``controls - means`` (``N x k`` statistics with
+    exactly known means ``means``), and its standard error under the residual variance
+    (``N - k - 1`` degrees of freedom). Returns ``(estimate, standard_error)``."""
+    values = np.asarray(values, dtype=float)
+    controls = np.atleast_2d(np.asarray(controls, dtype=float))
+    n_samples, k = controls.shape
+    if values.shape != (n_samples,) or n_samples <= k + 1:
+        raise ValueError(f"need more than {k + 1} draws with one value each, got {values.shape} and {controls.shape}")
+    design = np.column_stack([np.ones(n_samples), controls - np.asarray(means, dtype=float)])
     scale = np.max(np.abs(design), axis=0)  # column scaling for a well-conditioned solve
     scale[scale == 0.0] = 1.0
     coef, *_ = np.linalg.lstsq(design / scale, values, rcond=None)
     residual = values - (design / scale) @ coef
-    dof = n_samples - _N_CONTROL_COEFFICIENTS
-    sigma2 = float(residual @ residual) / dof
+    sigma2 = float(residual @ residual) / (n_samples - k - 1)
     gram_inverse = np.linalg.pinv((design / scale).T @ (design / scale))
     return float(coef[0] / scale[0]), math.sqrt(sigma2 * gram_inverse[0, 0]) / scale[0]
 

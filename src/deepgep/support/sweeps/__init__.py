@@ -28,7 +28,7 @@ documents its part:
 from deepgep.support.sweeps.run import SweepSummary, TaskError, run_sweep
 from deepgep.support.sweeps.schedulers import SCHEDULER_ENV, WORKER_ENV, start_local_cluster
 from deepgep.support.sweeps.spec import Sweep, SweepError, SweepMismatchError, grid_product, resolve_task, task_key
-from deepgep.support.sweeps.table import as_columns, list_tables, load_table
+from deepgep.support.sweeps.table import as_columns, field_matrix, list_tables, load_table
 from deepgep.support.sweeps.tasks import BLAS_THREADS
 from deepgep.support.sweeps.verify import Mismatch, VerificationReport, verify_table
 
@@ -47,6 +47,7 @@ __all__ = [
     "run_sweep",
     "load_table",
     "as_columns",
+    "field_matrix",
     "list_tables",
     "verify_table",
     "SCHEDULER_ENV",

@@ -52,6 +52,7 @@ __all__ = [
     "table_counts",
     "load_table",
     "as_columns",
+    "field_matrix",
     "list_tables",
 ]
 
@@ -240,6 +241,13 @@ def as_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     """Rows as columns: ``{name: numpy array}`` (for plotting)."""
     names = list(dict.fromkeys(name for row in rows for name in row))
     return {name: np.asarray([row.get(name) for row in rows]) for name in names}
+
+
+def field_matrix(rows: Sequence[Mapping[str, Any]], names: Sequence[str], **where: Any) -> np.ndarray:
+    """``values[i, t]``: record field ``names[i]`` of the ``t``-th row (in seed order) among the
+    rows whose parameters equal ``where`` (e.g. ``d0=400``): one column per independent task."""
+    chosen = sorted((r for r in rows if all(r[k] == v for k, v in where.items())), key=lambda r: r[SEED])
+    return np.array([[float(r[name]) for r in chosen] for name in names])
 
 
 def list_tables(results_dir: str | os.PathLike = "results") -> list[dict[str, Any]]:

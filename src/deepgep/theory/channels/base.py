@@ -29,10 +29,14 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Channel", "GAMPChannel", "LOG_2PI", "SQRT2"]
+__all__ = ["Channel", "GAMPChannel", "LOG_2PI", "SQRT2", "SIGN_CAVEAT"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 SQRT2 = math.sqrt(2.0)
+#: Why a sign readout is outside the proved theorem (book thm-reduction needs a readout that is
+#: odd, C^2 and with bounded derivatives): the conjecture of Cui et al. (2023) covers it.
+SIGN_CAVEAT = ("the sign readout is odd but not C^2 with bounded derivatives: covered by the "
+               "conjecture of Cui et al. (2023), not by the proof of Camilli et al. (2025)")
 
 
 @runtime_checkable
@@ -40,7 +44,10 @@ class Channel(Protocol):
     """An output channel ``P_out(y | z)``: what state evolution and the CLI need."""
 
     name: str
+    #: Whether the deep-network theorem (book thm-reduction) covers a readout of this form, and
+    #: if not, why (``caveat``, empty when it does).
     satisfies_theorem: bool
+    caveat: str
 
     def sample(self, z: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
 

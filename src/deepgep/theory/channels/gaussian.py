@@ -21,6 +21,7 @@ class GaussianChannel:
     total_noise: float
     name: str = "linear"
     satisfies_theorem: bool = True
+    caveat: str = ""
 
     def __post_init__(self) -> None:
         check_real("total_noise", self.total_noise, positive=True)

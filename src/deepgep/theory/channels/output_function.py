@@ -14,6 +14,7 @@ from deepgep.support.validation import check_kappa, check_overlap, check_real
 from deepgep.theory.activations import (ODD_OUTPUT_FUNCTIONS, OUTPUT_FUNCTIONS, apply_builtin,
                                         apply_builtin_inplace)
 from deepgep.theory.quadrature import split_legendre_rule
+from deepgep.theory.channels.base import SIGN_CAVEAT
 
 __all__ = ["OutputFunctionChannel"]
 #: Uniform (trapezoidal) nodes per unit of the inner Gaussian variable of the general channel.
@@ -123,6 +124,7 @@ class OutputFunctionChannel:
     noise: float
     name: str = ""
     satisfies_theorem: bool = False
+    caveat: str = ""
 
     #: Smallest output noise for which the quadrature is accurate (see the class docstring).
     MIN_NOISE = 0.01
@@ -136,7 +138,10 @@ class OutputFunctionChannel:
             raise ValueError(f"the general output channel needs noise >= {self.MIN_NOISE} "
                              f"(quadrature accuracy), got {self.noise!r}")
         object.__setattr__(self, "name", self.function)
-        object.__setattr__(self, "satisfies_theorem", self.function in ODD_OUTPUT_FUNCTIONS)
+        caveat = (SIGN_CAVEAT if self.function == "sign" else "" if self.function in ODD_OUTPUT_FUNCTIONS
+                  else f"the output function {self.function!r} is not odd")
+        object.__setattr__(self, "caveat", caveat)
+        object.__setattr__(self, "satisfies_theorem", not caveat)
 
     @property
     def _code(self) -> int:

@@ -95,6 +95,7 @@ class AbsChannel:
     noise: float
     name: str = "abs"
     satisfies_theorem: bool = False
+    caveat: str = "the output |z| is even, not odd"
 
     def __post_init__(self) -> None:
         check_real("gamma0", self.gamma0)

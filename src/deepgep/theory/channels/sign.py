@@ -18,7 +18,7 @@ from scipy.integrate import quad
 from scipy.special import erfcx, log_ndtr
 
 from deepgep.support.validation import check_kappa, check_overlap, check_real
-from deepgep.theory.channels.base import LOG_2PI, SQRT2
+from deepgep.theory.channels.base import LOG_2PI, SIGN_CAVEAT, SQRT2
 from deepgep.theory.quadrature import gauss_legendre, half_line_rule
 
 __all__ = ["SignChannel", "probit_average", "probit_rules", "log_phi_cdf",
@@ -123,7 +123,8 @@ class SignChannel:
 
     total_noise: float
     name: str = "sign"
-    satisfies_theorem: bool = True
+    satisfies_theorem: bool = False
+    caveat: str = SIGN_CAVEAT
 
     def __post_init__(self) -> None:
         check_real("total_noise", self.total_noise)
