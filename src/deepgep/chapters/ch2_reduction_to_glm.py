@@ -162,7 +162,7 @@ def narrow_task(params: Mapping, seed: int) -> dict[str, float]:
     """A deep teacher of depth ``depth``, input width ``d0`` and hidden widths ``d_m``:
 
     * ``excess``: ridge's test error at the GLM's ``lambda*`` on ``n = alpha d0`` samples minus
-      the GLM prediction ``kappa(1 - q*) + gamma0 + Delta`` (book eq-gaussian-closed-form);
+      the GLM prediction ``kappa(1 - q*) + gamma0 + Delta`` (book eq-linear-closed-form);
     * ``kurtosis``: the excess kurtosis of ``kurtosis_n`` noiseless labels of the same teacher;
     * ``glm_kurtosis``: the same for an equivalent GLM teacher (Gaussian labels: zero).
     """
@@ -282,7 +282,7 @@ def penalty_vertex(rows: Sequence[Mapping[str, Any]], d0: int, depth: int, alpha
     ``2 lambda*`` over ``lambda*`` (same teachers, same data), averaged over ``alphas``, locate
     the minimum by a parabola in ``u = log2(lambda/lambda*)``; its standard error is the
     jackknife's over teachers. The reference is the same parabola through the asymptotic ridge
-    errors (book eq-ridge-error) at the same penalties, plus ``shift`` (a wrong theory that puts
+    errors (book eq-ridge-asymptotics) at the same penalties, plus ``shift`` (a wrong theory that puts
     the optimum at ``2^shift lambda*``)."""
     E = {f: field_matrix(rows, [field("deep", L=depth, a=a, f=f) for a in alphas], d0=int(d0), ratio=1.0).mean(0)
          for f in (0.5, 1.0, 2.0)}
