@@ -184,6 +184,29 @@ def test_every_cited_key_is_in_the_bibliography(page):
     assert not unknown, f"{page.name} cites keys missing from {BIB.name}: {unknown}"
 
 
+#: ``{eq}`label``` references and the labels that pages define (``$$ (label)`` after a display,
+#: or a ``:label:`` option of a directive such as ``prf:theorem`` for ``{prf:ref}``).
+EQ_REF = re.compile(r"\{eq\}`([^`]+)`")
+PRF_REF = re.compile(r"\{prf:ref\}`([^`]+)`")
+EQ_LABEL = re.compile(r"^\$\$\s*\(([^)]+)\)", re.M)
+DIRECTIVE_LABEL = re.compile(r"^:label:\s*(\S+)", re.M)
+
+
+def _labels() -> tuple[set[str], set[str]]:
+    texts = [_markdown_of(page) for page in NOTEBOOKS + BOOK_MD]
+    return ({m for t in texts for m in EQ_LABEL.findall(t)}, {m for t in texts for m in DIRECTIVE_LABEL.findall(t)})
+
+
+@pytest.mark.parametrize("page", NOTEBOOKS + BOOK_MD, ids=lambda p: p.name)
+def test_every_equation_and_theorem_reference_has_its_label(page):
+    """An unknown label is a warning of `make book -W` (the build fails), which the browser
+    test's build would not report: caught here, in seconds."""
+    equations, directives = _labels()
+    text = _markdown_of(page)
+    missing = sorted(set(EQ_REF.findall(text)) - equations) + sorted(set(PRF_REF.findall(text)) - directives)
+    assert not missing, f"{page.name} refers to labels no page defines: {missing}"
+
+
 #: Python-domain roles need autodoc, which the book does not run: under ``-n`` (``make book``)
 #: each one is an unresolved-reference warning, so the build fails. Write ``deepgep.x`` instead.
 PY_ROLE = re.compile(r"\{(?:py:)?(?:mod|func|class|meth|attr|obj)\}`")
