@@ -35,7 +35,7 @@ from deepgep.simulate.networks import forward, gaussian_inputs, linearised_forwa
 from deepgep.support.claims import CLAIM_Z, Claim, Test
 from deepgep.support.spectra import eigenvalues, gram, operator_norm, relative_operator_distance, spectral_distance
 from deepgep.support.stats import inverse_size_extrapolation, standard_error
-from deepgep.support.sweeps import Sweep, field_matrix
+from deepgep.support.sweeps import field_matrix, Sweep, task_rng
 from deepgep.support.validation import check_alpha
 from deepgep.theory.activations import get_activation
 from deepgep.theory.kernels import conjugate_kernel, linearised_kernel
@@ -141,10 +141,6 @@ def field(name: str, index: float) -> str:
     return f"{name}@{float(index):g}"
 
 
-def _stream(params: Mapping, seed: int, *tags: int) -> np.random.Generator:
-    """One independent stream per (chapter seed, experiment tags, task seed)."""
-    return np.random.default_rng([int(params["base_seed"]), *tags, int(seed)])
-
 
 def _coefficients(params: Mapping) -> LayerCoefficients:
     return layer_coefficients(get_activation(params["activation"], float(params["gain"])), int(params["depth"]))
@@ -170,7 +166,7 @@ def width_task(params: Mapping, seed: int) -> dict[str, float]:
     d, L = int(params["d"]), int(params["depth"])
     n = max(2, round(float(params["alpha"]) * d))
     coef = _coefficients(params)
-    rng = _stream(params, seed, _WIDTH, int(params.get("tag", 0)), d)
+    rng = task_rng(params, seed, _WIDTH, int(params.get("tag", 0)), d)
     net = sample_network((d,) * (L + 1), coef.activation, rng)
     X0 = gaussian_inputs(n, d, rng)
     feats = forward(net, X0)
@@ -221,7 +217,7 @@ def sample_size_task(params: Mapping, seed: int) -> dict[str, float]:
     d, ratios = int(params["d"]), [float(r) for r in params["ratios"]]
     coef = layer_coefficients(get_activation(params["activation"], float(params["gain"])), 1)
     c = coef.layer(1)
-    rng = _stream(params, seed, _SAMPLE_SIZE, d)
+    rng = task_rng(params, seed, _SAMPLE_SIZE, d)
     net = sample_network((d, d), coef.activation, rng)
     X0, X1 = forward(net, gaussian_inputs(max(2, round(max(ratios) * d)), d, rng))
     G0 = gram(X0)

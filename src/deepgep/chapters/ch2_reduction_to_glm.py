@@ -24,7 +24,7 @@ from deepgep.simulate.networks import forward, gaussian_inputs, sample_network
 from deepgep.simulate.teachers import deep_teacher_sample, glm_teacher_sample
 from deepgep.support.claims import CLAIM_Z, Claim, Test, max_abs_z, z_test
 from deepgep.support.stats import excess_kurtosis, inverse_size_extrapolation, loglog_slope, mean_and_error, standard_error
-from deepgep.support.sweeps import Sweep, field_matrix, grid_product
+from deepgep.support.sweeps import field_matrix, grid_product, Sweep, task_rng
 from deepgep.theory.channels import make_channel
 from deepgep.theory.layers import equivalent_parameters, theorem1_bound_shape
 from deepgep.theory.ridge import bayes_ridge_lambda, ridge_regression_error
@@ -46,10 +46,6 @@ def field(name: str, **keys: float) -> str:
     return name + "@" + ",".join(f"{k}={float(v):g}" for k, v in keys.items())
 
 
-def _rng(params: Mapping, seed: int, *tags: int) -> np.random.Generator:
-    """One independent stream per (chapter seed, experiment tags, teacher)."""
-    return np.random.default_rng([int(params["base_seed"]), *tags, int(seed)])
-
 
 def _widths(d0: int, depth: int, ratio: float) -> tuple[int, ...]:
     return (d0,) + (int(round(ratio * d0)),) * depth
@@ -70,7 +66,7 @@ def ridge_task(params: Mapping, seed: int) -> dict[str, float]:
     d0, ratio, noise = int(params["d0"]), float(params["ratio"]), float(params["noise"])
     depths, alphas = [int(L) for L in params["depths"]], [float(a) for a in params["alphas"]]
     factors = np.asarray(params["factors"], dtype=float)
-    rng = _rng(params, seed, _RIDGE, d0, round(100 * ratio))
+    rng = task_rng(params, seed, _RIDGE, d0, round(100 * ratio))
     network = sample_network(_widths(d0, max(depths), ratio), params["activation"], rng, params["gain"])
     deep_readouts = [rng.standard_normal(network.widths[L]) for L in depths]
     glm_readouts = [rng.standard_normal(d0) for _ in depths]
@@ -113,7 +109,7 @@ def gamp_task(params: Mapping, seed: int) -> dict[str, float]:
     output (regression: linear with noise ``Delta``; classification: sign). Fields ``error@t``."""
     d0, alpha, task = int(params["d0"]), float(params["alpha"]), params["task"]
     output, noise = ("linear", float(params["noise"])) if task == "regression" else ("sign", 0.0)
-    rng = _rng(params, seed, _GAMP, d0, 0 if task == "regression" else 1)
+    rng = task_rng(params, seed, _GAMP, d0, 0 if task == "regression" else 1)
     eta0, gamma0 = equivalent_parameters(params["activation"], params["gain"], int(params["depth"]))
     data = deep_teacher_sample(_widths(d0, int(params["depth"]), 1.0), params["activation"], round(alpha * d0),
                                rng, gain=params["gain"], output=output, noise=noise, n_test=int(params["n_test"]))
@@ -143,7 +139,7 @@ def labels_task(params: Mapping, seed: int) -> dict[str, float]:
     teacher: fields ``deep@q=p``, ``glm@q=p``, ``deep@variance`` ... (book eq-equivalent-glm: in
     the limit both laws are ``N(0, eta0^2 + gamma0 + Delta)`` given the teacher)."""
     d0, n, depth, noise = int(params["d0"]), int(params["n"]), int(params["depth"]), float(params["noise"])
-    rng = _rng(params, seed, _LABELS, d0)
+    rng = task_rng(params, seed, _LABELS, d0)
     eta0, gamma0 = equivalent_parameters(params["activation"], params["gain"], depth)
     labels = {"deep": deep_teacher_sample(_widths(d0, depth, 1.0), params["activation"], n, rng,
                                           gain=params["gain"], output="linear", noise=noise).y,
@@ -168,7 +164,7 @@ def narrow_task(params: Mapping, seed: int) -> dict[str, float]:
     """
     d0, dm, depth, noise = int(params["d0"]), int(params["d_m"]), int(params["depth"]), float(params["noise"])
     alpha = float(params["alpha"])
-    rng = _rng(params, seed, _NARROW, d0, dm)
+    rng = task_rng(params, seed, _NARROW, d0, dm)
     eta0, gamma0 = equivalent_parameters(params["activation"], params["gain"], depth)
     widths = (d0,) + (dm,) * depth
     data = deep_teacher_sample(widths, params["activation"], round(alpha * d0), rng, gain=params["gain"],

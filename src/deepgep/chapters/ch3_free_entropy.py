@@ -18,7 +18,7 @@ from deepgep.simulate.amp import gamp
 from deepgep.simulate.teachers import sample_glm
 from deepgep.support.claims import CLAIM_Z, Claim, max_abs_z, z_test
 from deepgep.support.stats import inverse_size_extrapolation, loglog_slope, mean_and_error
-from deepgep.support.sweeps import Sweep, field_matrix, grid_product
+from deepgep.support.sweeps import field_matrix, grid_product, Sweep, task_rng
 from deepgep.theory.channels import make_channel
 from deepgep.theory.glm import control_variate_estimate, linear_log_partition, linear_mutual_information, wishart_statistics
 from deepgep.theory.state_evolution import bayes_optimal_curve, gaussian_closed_form, state_evolution_trajectory
@@ -50,9 +50,6 @@ def bayes_depth_curves(models: dict[int, tuple[float, float]], alphas: Sequence[
 _INFORMATION, _CONCENTRATION, _GAMP = 1, 2, 3
 
 
-def _rng(params: Mapping, seed: int, *tags: int) -> np.random.Generator:
-    return np.random.default_rng([int(params["base_seed"]), *tags, int(seed)])
-
 
 def information_task(params: Mapping, seed: int) -> dict[str, float]:
     """One Gaussian input matrix ``n x d`` (``n = alpha d``): the exact ``I(a; Y | X)/d`` of the
@@ -60,7 +57,7 @@ def information_task(params: Mapping, seed: int) -> dict[str, float]:
     their exact means (:func:`deepgep.theory.glm.wishart_statistics`): fields ``value``,
     ``control_k``, ``mean_k``."""
     d = int(params["d"])
-    X = _rng(params, seed, _INFORMATION, d).standard_normal((round(float(params["alpha"]) * d), d))
+    X = task_rng(params, seed, _INFORMATION, d).standard_normal((round(float(params["alpha"]) * d), d))
     controls, means = wishart_statistics(X)
     record = {"value": linear_mutual_information(X, float(params["kappa"]), float(params["total_noise"]))}
     for k, (c, m) in enumerate(zip(controls, means)):
@@ -73,7 +70,7 @@ def concentration_task(params: Mapping, seed: int) -> dict[str, float]:
     noise ``total_noise``): the mean of ``(1/n) log Z`` over the batch and the sum of squared
     deviations from it (``m2``), from which batches pool into one variance."""
     n, alpha, kappa, noise = int(params["n"]), float(params["alpha"]), float(params["kappa"]), float(params["total_noise"])
-    rng = _rng(params, seed, _CONCENTRATION, n)
+    rng = task_rng(params, seed, _CONCENTRATION, n)
     values = np.empty(int(params["batch"]))
     for i in range(values.size):
         data = sample_glm(n, round(n / alpha), rng, eta0=math.sqrt(kappa), gamma0=0.0, noise=noise, output="linear")
@@ -87,7 +84,7 @@ def gamp_task(params: Mapping, seed: int) -> dict[str, float]:
     ``a`` after each iteration, fields ``mse@t``."""
     d, alpha, task = int(params["d"]), float(params["alpha"]), params["task"]
     output, noise = ("linear", float(params["noise"])) if task == "regression" else ("sign", 0.0)
-    rng = _rng(params, seed, _GAMP, round(100 * alpha), 0 if task == "regression" else 1)
+    rng = task_rng(params, seed, _GAMP, round(100 * alpha), 0 if task == "regression" else 1)
     channel = make_channel(output, gamma0=float(params["gamma0"]), noise=noise)
     data = sample_glm(round(alpha * d), d, rng, eta0=math.sqrt(float(params["kappa"])), gamma0=float(params["gamma0"]),
                       noise=noise, output=output)

@@ -27,7 +27,7 @@ from deepgep.simulate.teachers import noisy_labels, sample_teacher, teacher_prea
 from deepgep.simulate.training import student_predict, train_student
 from deepgep.support.claims import CLAIM_Z, Claim, Test, max_abs_z
 from deepgep.support.stats import inverse_size_extrapolation, standard_error
-from deepgep.support.sweeps import Sweep, as_columns, field_matrix, grid_product
+from deepgep.support.sweeps import as_columns, field_matrix, grid_product, Sweep, task_rng
 from deepgep.theory.channels import make_channel
 from deepgep.theory.layers import depth_table, equivalent_parameters, indistinguishable_depth
 from deepgep.theory.ridge import (bayes_ridge_lambda, optimal_ridge_classification,
@@ -119,11 +119,6 @@ def field(name: str, alpha: float) -> str:
 _LEARNERS, _NETWORK, _ESCAPE = 1, 2, 3
 
 
-def _teacher_rng(params: Mapping, seed: int, *tags: int) -> np.random.Generator:
-    """One independent stream per (chapter seed, experiment tags, teacher): a task's draws do not
-    depend on the other tasks, nor on the order in which a scheduler runs them."""
-    return np.random.default_rng([int(params["base_seed"]), *tags, int(seed)])
-
 
 def _teacher_data(params: Mapping, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """A deep teacher of widths ``(d0,) * (depth + 1)``, ``n`` training and ``n_test`` test inputs,
@@ -160,7 +155,7 @@ def learners_task(params: Mapping, seed: int) -> dict[str, float]:
     ``logistic@alpha``."""
     alphas = [float(a) for a in params["alphas"]]
     d0 = int(params["d0"])
-    data = _teacher_data(params, max(1, round(max(alphas) * d0)), _teacher_rng(params, seed, _LEARNERS, d0))
+    data = _teacher_data(params, max(1, round(max(alphas) * d0)), task_rng(params, seed, _LEARNERS, d0))
     record = {}
     for alpha in alphas:
         n = max(1, round(alpha * d0))
@@ -182,7 +177,7 @@ def network_task(params: Mapping, seed: int) -> dict[str, float]:
     classification), and, on the same data, ridge at its optimal penalty (a paired baseline).
     Record: ``network``, ``ridge``, ``converged``, ``iterations``."""
     d0, alpha, task = int(params["d0"]), float(params["alpha"]), params["task"]
-    rng = _teacher_rng(params, seed, _NETWORK, d0, round(1000 * alpha))
+    rng = task_rng(params, seed, _NETWORK, d0, round(1000 * alpha))
     n = max(1, round(alpha * d0))
     data = _teacher_data(params, n, rng)
     output = "linear" if task == "regression" else "sign"
@@ -202,7 +197,7 @@ def escape_task(params: Mapping, seed: int) -> dict[str, float]:
     ``d0``, ``n = round(ratio d0^2)`` samples; ridge on ``X0`` at the GLM's ``lambda*`` and the
     MAP student (L-BFGS, weight decay ``Delta``). Record: ``ridge``, ``network``, ``converged``."""
     d0, ratio = int(params["d0"]), float(params["ratio"])
-    rng = _teacher_rng(params, seed, _ESCAPE, d0, round(1000 * ratio))
+    rng = task_rng(params, seed, _ESCAPE, d0, round(1000 * ratio))
     n = max(1, round(ratio * d0 * d0))
     data = _teacher_data(params, n, rng)
     lam = optimal_penalties(params, n / d0)["regression"]

@@ -29,7 +29,7 @@ from deepgep.support.sweeps.run import SweepSummary, TaskError, run_sweep
 from deepgep.support.sweeps.schedulers import SCHEDULER_ENV, WORKER_ENV, start_local_cluster
 from deepgep.support.sweeps.spec import Sweep, SweepError, SweepMismatchError, grid_product, resolve_task, task_key
 from deepgep.support.sweeps.table import as_columns, field_matrix, list_tables, load_table
-from deepgep.support.sweeps.tasks import BLAS_THREADS
+from deepgep.support.sweeps.tasks import BLAS_THREADS, task_rng
 from deepgep.support.sweeps.verify import Mismatch, VerificationReport, verify_table
 
 __all__ = [
@@ -53,4 +53,5 @@ __all__ = [
     "SCHEDULER_ENV",
     "WORKER_ENV",
     "BLAS_THREADS",
+    "task_rng",
 ]

@@ -16,17 +16,25 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from threadpoolctl import threadpool_limits
 
 from deepgep.support.sweeps.spec import CPU, ERROR, WALL, check_column_name, check_scalar
 from deepgep.support.sweeps.table import cell, id_cells
 
-__all__ = ["BLAS_THREADS", "ERROR_CHARS", "error_text", "failed", "execute", "task_row"]
+__all__ = ["BLAS_THREADS", "ERROR_CHARS", "error_text", "failed", "execute", "task_row", "task_rng"]
 
 #: Threads of the BLAS (and of other thread pools) inside one task.
 BLAS_THREADS = 1
 #: Longest error message stored in a row.
 ERROR_CHARS = 200
+
+
+def task_rng(params: Mapping, seed: int, *tags: int) -> np.random.Generator:
+    """The random stream of one task: ``default_rng([params["base_seed"], *tags, seed])``, one
+    independent stream per (chapter seed, experiment tags, task seed), so a task's draws depend
+    neither on the other tasks nor on the order in which a scheduler runs them."""
+    return np.random.default_rng([int(params["base_seed"]), *(int(t) for t in tags), int(seed)])
 
 
 def _check_record(record: Any, forbidden: Sequence[str]) -> dict[str, Any]:
