@@ -21,10 +21,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The exact versions of every package (constraints.txt, pip included) within the ranges of
+# pyproject.toml: the environment the book's outputs were computed in.
+CONSTRAINTS := constraints.txt
+EXTRAS := book,test
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -43,7 +48,7 @@ test: $(STAMP)
 
 paper: $(STAMP)
 	@test -n "$(CHAPTER)" || { echo "usage: make paper CHAPTER=4 [SCHEDULER=tcp://host:8786]" >&2; exit 2; }
-	$(BIN)/deepgep results paper --chapter $(CHAPTER) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
+	$(BIN)/deepgep run --chapter $(CHAPTER) --store $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
 # Debian's Chromium (about 80 MB with its libraries) for the browser test, if it is missing.
 # .ci/run calls it before `make test`: under CI=true a missing browser fails the browser test.

@@ -21,11 +21,11 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from deepgep.chapters import ch4_bayes_optimal_generalisation as ch4
+from deepgep.chapters import ch4_bayes_optimal_generalisation_tasks as ch4
 from deepgep.simulate.estimators import classification_error, logistic_regression, regression_error, ridge_path
 from deepgep.simulate.teachers import deep_teacher_sample
 from deepgep.simulate.training import student_predict, train_student
-from deepgep.support.recorded import results_dir
+from deepgep.support.recorded import book_results_dir
 from deepgep.support.sweeps import Sweep, list_tables, run_sweep
 
 COMMON = dict(base_seed=1, activation="tanh", gain=2.0, depth=2, noise=0.05)
@@ -56,7 +56,7 @@ def timed(fn, *args) -> float:
 
 def bench_learners(d0: int, n_test: int) -> None:
     alphas = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
-    params = {**COMMON, "d0": d0, "alphas": alphas, "n_test": n_test, "logistic_lambda": 1.0}
+    params = {**COMMON, "d0": d0, "alphas": alphas, "n_test": n_test, "logistic_penalty": 1.0}
     old = timed(old_learners, d0, alphas, n_test, np.random.default_rng(0))
     new = timed(ch4.learners_task, params, 0)
     print(f"== 1. learners of one teacher at d0 = {d0}, 9 alphas: old (a teacher per alpha) {old:.2f} s, "
@@ -81,10 +81,9 @@ def bench_network(d0: int, alpha: float) -> None:
 
 
 def bench_dask(d0: int, teachers: int, n_test: int) -> None:
-    sweep = Sweep(4, "bench", "fast", "deepgep.chapters.ch4_bayes_optimal_generalisation:learners_task",
-                  grid=[{"d0": d0}], seeds=range(teachers),
-                  constants={**COMMON, "alphas": [0.5, 1.0, 2.0, 4.0, 7.0], "n_test": n_test,
-                             "logistic_lambda": 1.0})
+    sweep = Sweep(4, "bench", f"{ch4.TASKS_MODULE}:learners_task", grid=[{"d0": d0}], seeds=range(teachers),
+                  index=("alpha",), constants={**COMMON, "alphas": [0.5, 1.0, 2.0, 4.0, 7.0], "n_test": n_test,
+                                               "logistic_penalty": 1.0})
     walls = {}
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as folder:
@@ -98,9 +97,9 @@ def bench_dask(d0: int, teachers: int, n_test: int) -> None:
 def recorded() -> None:
     print("== 4. the recorded paper sweeps (CPU hours from their metadata)")
     total = 0.0
-    for t in list_tables(results_dir()):
+    for t in list_tables(book_results_dir()):
         total += t["cpu_hours"]
-        print(f"   ch{t['chapter']} {t['experiment']:<10} {t['preset']}: {t['rows']} rows, "
+        print(f"   ch{t['chapter']} {t['name']:<10} {t['key']}: {t['rows']} rows, "
               f"{t['cpu_hours']:.2f} CPU h, complete {t['complete']}")
     print(f"   all recorded sweeps: {total:.2f} CPU h")
 

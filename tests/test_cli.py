@@ -339,7 +339,8 @@ BAYES_OPTIONS = ["--activation", "--gain", "--depth", "--rho", "--eps", "--chann
 
 
 @pytest.mark.parametrize("command, options", [
-    ([], ["equivalent", "bayes", "results", "claims"]),
+    ([], ["equivalent", "bayes", "run", "results", "claims"]),
+    (["run"], ["--chapter", "--preset", "--set", "--scheduler", "--show", "--store", "--no-notebook"]),
     (["equivalent"], EQUIVALENT_OPTIONS),
     (["bayes"], BAYES_OPTIONS),
 ])
@@ -357,7 +358,7 @@ def test_help_documents_every_option(capsys, command, options):
         for option in action.option_strings:
             assert option in out, option
     if not command:
-        assert set(commands) == {"equivalent", "bayes", "results", "claims"}
+        assert set(commands) == {"equivalent", "bayes", "run", "results", "claims"}
 
 
 # --- entry points ----------------------------------------------------------------------------
@@ -395,57 +396,66 @@ def test_console_script_entry_point():
     assert bad.stderr.startswith("deepgep: error:") and bad.stderr.count("\n") == 1
 
 
-# --- results: the recorded tables ------------------------------------------------------------
+# --- run and results: the recorded tables -----------------------------------------------------
+
+#: A tiny Chapter 8 (a few seconds): the fast preset with fewer, smaller batches.
+TINY8 = ["--set", "batches=2", "--set", "batch_networks=500", "--set", "kurtosis_batches=2",
+         "--set", "kurtosis_batch_networks=500", "--set", "kurtosis_widths=[4]"]
 
 
-def _tiny_table(folder: Path) -> Path:
-    """A complete, tiny Chapter 4 learners table recorded in ``folder``."""
-    from deepgep.chapters.ch4_bayes_optimal_generalisation import sweeps
-    from deepgep.support.sweeps import run_sweep
-
-    p = dict(SEED=1, ACTIVATION="tanh", GAIN=2.0, DEPTH=1, DELTA=0.1, N_TEST=40, SIM_D0S=[8],
-             SIM_ALPHAS=[1.0, 2.0], N_TEACHERS=2, LOGISTIC_LAMBDA=1.0, NET_D0S=[8], NET_ALPHAS=[1.0],
-             NET_TEACHERS=1, NET_WEIGHT_DECAY_CLASSIFICATION=0.5, NET_MAX_ITER=5, NET_TOL=1e-9,
-             ESCAPE_D0S=[4], ESCAPE_RATIOS=[1.0], ESCAPE_TEACHERS=1, ESCAPE_DEPTH=1,
-             ESCAPE_DELTA=0.01, ESCAPE_MAX_ITER=5)
-    sweep = sweeps(p, "fast")["learners"]
-    run_sweep(sweep, results_dir=folder, scheduler="serial", progress=False)
-    return sweep.csv_path(folder)
+def test_run_show_lists_parameters_and_tables(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPGEP_RESULTS", str(tmp_path))
+    code, out, err = run(capsys, "run", "--chapter", "8", "--preset", "fast", "--set", "width=8", "--show")
+    assert code == 0, err
+    assert "WIDTH" in out and "DEPTH_RATIOS" in out and "depths L = lambda N" in out
+    assert "outputs:" in out and str(tmp_path) in out and not list(tmp_path.iterdir())  # nothing ran
 
 
-def test_results_list_and_verify(capsys, tmp_path):
-    table = _tiny_table(tmp_path)
+def test_run_computes_the_tables_then_reads_them(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPGEP_RESULTS", str(tmp_path))
+    argv = ["run", "--chapter", "8", "--preset", "fast", *TINY8, "--scheduler", "serial", "--no-notebook",
+            "--no-progress"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert out.count("tasks added") == 2 and "0 errors" in out
+    code, out, err = run(capsys, *argv)  # again: everything is stored
+    assert code == 0 and "0 tasks added" in out
     code, out, err = run(capsys, "results", "list", "--format", "json", "--results-dir", str(tmp_path))
     assert code == 0
-    (entry,) = json.loads(out)
-    assert entry == {"chapter": 4, "experiment": "learners", "preset": "fast", "rows": 2,
-                     "complete": True, "cpu_hours": entry["cpu_hours"]} and entry["cpu_hours"] >= 0
-    code, out, err = run(capsys, "results", "verify", "--sample", "2", "--results-dir", str(tmp_path))
-    assert code == 0 and "0 mismatches" in out
-    # a stored value changed in its last digit: verify names the row, the field and both values
-    lines = table.read_text().splitlines()
-    header, first = lines[0].split(","), lines[1].split(",")
-    k = header.index("ridge_regression@1")
-    stored = first[k]
-    first[k] = repr(float(stored) * (1 + 1e-12))
-    table.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
-    code, out, err = run(capsys, "results", "verify", "--sample", "2", "--results-dir", str(tmp_path))
-    assert code == 1 and "MISMATCH" in out and "ridge_regression@1" in out and stored in out
+    entries = json.loads(out)
+    assert [(e["chapter"], e["name"], e["complete"], e["book"]) for e in entries] == [
+        (8, "kurtosis", True, False), (8, "outputs", True, False)]
 
 
-def test_results_run_refuses_an_unknown_chapter(capsys, tmp_path):
-    code, out, err = run(capsys, "results", "run", "--chapter", "9", "--results-dir", str(tmp_path))
-    assert code == 2 and "no chapter 9" in err
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--chapter", "99"], "no chapter"),
+    (["run", "--chapter", "8", "--set", "widht=8", "--show"], "no parameter widht"),
+    (["run", "--chapter", "8", "--set", "width=8.5", "--show"], "width must be an integer"),
+    (["run", "--chapter", "8", "--set", "width", "--show"], "NAME=VALUE"),
+    (["run", "--chapter", "8", "--preset", "fast", "--store"], "--store"),
+    (["claims", "--chapter", "99"], "no chapter 99"),
+    (["results", "list", "--chapter", "99"], "no chapter 99"),
+])
+def test_run_and_results_refuse_bad_input_in_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1, err
+
+
+def test_results_verify_checks_the_books_tables(capsys):
+    code, out, err = run(capsys, "results", "verify", "--chapter", "8", "--sample", "1")
+    assert code == 0, err
+    assert out.count("0 mismatches") == 2 and "P(one altered task is recomputed)" in out
 
 
 def test_claims_report_on_the_recorded_tables(capsys):
     """`deepgep claims --format json` on the committed tables: every claim holds and every
     named wrong theory is rejected (exit 0), with the documented keys."""
-    code, out, err = run(capsys, "claims", "--chapter", "4", "--format", "json")
+    code, out, err = run(capsys, "claims", "--chapter", "8", "--format", "json")
     assert code == 0, err
     verdicts = json.loads(out)
     assert len(verdicts) >= 3
     for v in verdicts:
         assert set(v) == {"chapter", "name", "statement", "statistic", "threshold", "holds", "detail",
-                          "perturbations"}
+                          "perturbations", "resolution"}
         assert v["holds"] and v["perturbations"] and not any(p["holds"] for p in v["perturbations"])
+    assert any(r["parameter"] == "depth_factor" for v in verdicts for r in v["resolution"])

@@ -26,10 +26,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from deepgep.theory.channels import make_channel
-from deepgep.chapters.ch1_gaussian_equivalence import layer_width_scan
+from deepgep.chapters.ch1_gaussian_equivalence import GaussianEquivalence, width_arrays
+from deepgep.chapters.ch1_gaussian_equivalence_tasks import width_task
 from deepgep.theory.layers import equivalent_glm, layer_coefficients
 from deepgep.theory.state_evolution import DEFAULT_TOLERANCE, bayes_optimal_curve
 
@@ -169,8 +171,6 @@ def test_a_changed_figure_fails_nbval(executed_figure_notebook, tmp_path):
 
 # ---- figure data against tests/reference ------------------------------------------------------
 
-#: Seed of the reference computations (the chapters' SEED).
-SEED = 2025
 #: Gaussian draws of numpy's Generator are identical on every platform; what differs across
 #: machines is the last bits of BLAS/LAPACK (matrix products, eigenvalues), ~1e-13 relative
 #: for these well-conditioned d <= 100 matrices. 1e-8 leaves five orders of margin and still
@@ -183,12 +183,16 @@ CURVES_ATOL = 100 * DEFAULT_TOLERANCE
 
 
 def test_chapter1_width_scan_figure_data(reference):
-    """The data of Chapter 1's width-scan figure (tanh(2x), three layers) at small widths."""
-    coef = layer_coefficients("tanh", 3, gain=2.0)
-    first = layer_width_scan(coef, [50, 100], 1.0, 2, np.random.default_rng(SEED))
-    again = layer_width_scan(coef, [50, 100], 1.0, 2, np.random.default_rng(SEED))
-    for key in first:  # the same process, the same seed: bit for bit
-        assert np.array_equal(first[key], again[key]), key
+    """The data of Chapter 1's width-scan figure (tanh(2x), three layers): the book's width
+    sweep's task (one random stream per network) at small widths, two networks each."""
+    constants = GaussianEquivalence.paper().sweeps()["width"].constants
+    rows = [{"width": d, "seed": s, **r} for d in (50, 100) for s in (0, 1)
+            for r in width_task({**constants, "width": d}, s)]
+    again = [{"width": d, "seed": s, **r} for d in (50, 100) for s in (0, 1)
+             for r in width_task({**constants, "width": d}, s)]
+    assert rows == again  # the same process, the same seed: bit for bit
+    table = pd.DataFrame(rows)
+    first = width_arrays(table, [c for c in table.columns if c not in ("width", "seed", "layer")])
     reference.check("ch1_width_scan", first, rtol=WIDTH_SCAN_RTOL)
 
 

@@ -1,83 +1,120 @@
-"""Tests of deepgep.chapters.ch2_reduction_to_glm: the Chapter 2 sweep tasks and their readers
-(small sizes, fast). The equivalent parameters and the depth table they use are tested in
-tests/theory/test_layers.py, the excess kurtosis in tests/support/test_stats.py.
-"""
+"""Tests of deepgep.chapters.ch2_reduction_to_glm and its tasks: the experiment (presets,
+validation, coercion, the derived GLMs against the book's reference values, stable sweep keys),
+the tasks (long-format records, determinism, pairing), the theory curves, the summaries of a
+small table computed by the sweep machinery, and the claims on it. The equivalent parameters and
+the depth table are tested in tests/theory/test_layers.py, the excess kurtosis in
+tests/support/test_stats.py."""
+
+from __future__ import annotations
+
+import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from deepgep.chapters.ch2_reduction_to_glm import (
-    bound_shape_over_widths,
-    field,
-    gamp_task,
-    gamp_theory,
-    labels_task,
-    narrow_task,
-    penalty_vertex,
-    ridge_means,
-    ridge_task,
-    ridge_theory_curves,
-)
-from deepgep.simulate.estimators import ridge_path, ridge_paths
+from deepgep.chapters import experiment_class
+from deepgep.chapters.ch2_reduction_to_glm import (ReductionToGLM, claims, gamp_errors, kurtosis_exponent,
+                                                   label_statistics, narrow_matrix, penalty_vertex, ridge_errors,
+                                                   ridge_means, size_extrapolation, vertex_reference)
+from deepgep.chapters.ch2_reduction_to_glm_tasks import (QUANTILES, ReductionTheory, bound_shape_over_widths, gamp_task,
+                                                         gamp_theory, labels_task, narrow_task, ridge_task,
+                                                         ridge_theory_curves)
+from deepgep.support.claims import evaluate
+from deepgep.support.experiment import ExperimentError
+from deepgep.support.sweeps import load_frame, run_sweep
 
 BASE = {"base_seed": 7, "activation": "tanh", "gain": 2.0, "noise": 0.05}
-RIDGE = {**BASE, "ratio": 1.0, "depths": [1, 2], "alphas": [0.5, 2.0], "factors": [0.5, 1.0, 2.0], "n_test": 400}
+RIDGE = {**BASE, "d0": 40, "width_ratio": 1.0, "depths": [1, 2], "alphas": [0.5, 2.0],
+         "penalty_factors": [0.5, 1.0, 2.0], "n_test": 400}
+#: The keys of the book's recorded tables (results/ch2/<name>-<key>.csv): a change of a sweep's
+#: parameters, grid, index or task name would make the book lose its tables.
+BOOK_KEYS = {"ridge": "22a6fd1662d8", "gamp": "c930d6368611", "labels": "fb5927760a65", "narrow": "4585b807b06a"}
 
 
-def test_ridge_paths_equal_ridge_path_column_by_column():
-    rng = np.random.default_rng(0)
-    for n, d in ((30, 50), (80, 20)):
-        X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, 3))
-        W = ridge_paths(X, Y, [0.1, 2.0])
-        assert W.shape == (3, 2, d)
-        for j in range(3):
-            np.testing.assert_allclose(W[j], ridge_path(X, Y[:, j], [0.1, 2.0]), rtol=1e-10, atol=1e-12)
+def test_the_registry_finds_the_experiment_and_the_presets_are_valid():
+    assert experiment_class(2) is ReductionToGLM
+    paper, fast = ReductionToGLM.paper(), ReductionToGLM.fast()
+    assert paper.is_book and not fast.is_book and fast.preset_name() == "fast"
+    assert {name for name, _, _ in fast.differences()} == {
+        "d0s", "teachers", "gamp_d0", "gamp_teachers", "labels_d0", "labels_n", "labels_teachers", "narrow_d0",
+        "hidden_widths", "narrow_teachers", "kurtosis_n"}
+    assert {k: s.key for k, s in paper.sweeps().items()} == BOOK_KEYS
 
 
-def test_ridge_task_is_a_function_of_its_seed_and_records_every_field():
-    a, b = ridge_task({**RIDGE, "d0": 40}, 3), ridge_task({**RIDGE, "d0": 40}, 3)
-    assert a == b
-    assert a != ridge_task({**RIDGE, "d0": 40}, 4)
-    names = {field("deep", L=L, a=al, f=f) for L in (1, 2) for al in (0.5, 2.0) for f in (0.5, 1.0, 2.0)}
-    names |= {field("glm", L=L, a=al) for L in (1, 2) for al in (0.5, 2.0)}
-    assert set(a) == names and all(v > 0 for v in a.values())
+def test_the_derived_glm_is_the_books_reference():
+    """book/notation.md: tanh(2x), L = 2 has kappa = 0.409095 and gamma0 = 0.152506 (six
+    decimals, from the layer coefficients by quadrature); lambda* = (gamma0 + Delta)/kappa."""
+    glm = ReductionToGLM.paper().glm(2)
+    assert glm.kappa == pytest.approx(0.409095, abs=5e-7) and glm.gamma0 == pytest.approx(0.152506, abs=5e-7)
+    assert glm.ridge_penalty == pytest.approx((0.152506 + 0.05) / 0.409095, rel=1e-5)
+    derived = ReductionToGLM.paper().derived()
+    assert derived["ridge hidden widths at max(d0s)"] == [1000, 1500]
+    assert ReductionToGLM.paper().finite_size_alphas == (1.0, 4.0)
+    assert ReductionToGLM.fast().replace(alphas=(0.5, 3.0)).finite_size_alphas == (0.5, 3.0)
 
 
-def test_penalty_vertex_of_exact_parabolas_and_its_reference():
-    """Records whose errors are an exact parabola in log2(lambda/lambda*) with vertex u0 give
-    back u0; the reference is the theory's vertex, shifted by ``shift``."""
-    rows = []
-    for seed in range(5):
-        rec = {"d0": 40, "ratio": 1.0, "seed": seed}
-        for L in (1, 2):
-            for al in (0.5, 2.0):
-                for f in (0.5, 1.0, 2.0):
-                    u = np.log2(f)
-                    rec[field("deep", L=L, a=al, f=f)] = 0.3 + 0.01 * seed + 0.02 * (u - 0.25) ** 2
-                rec[field("glm", L=L, a=al)] = 0.3
-        rows.append(rec)
-    p = {"ACTIVATION": "tanh", "GAIN": 2.0, "DELTA": 0.05}
-    v = penalty_vertex(rows, 40, 1, [0.5, 2.0], p)
-    assert v["vertex"] == pytest.approx(0.25) and v["se"] == pytest.approx(0.0, abs=1e-12)
-    assert abs(v["reference"]) < 0.2
-    assert penalty_vertex(rows, 40, 1, [0.5, 2.0], p, shift=1.0)["reference"] == pytest.approx(v["reference"] + 1)
-    m, se = ridge_means(rows, 40, 1.0, 2, [0.5, 2.0], factor=1.0)
-    np.testing.assert_allclose(m, 0.3 + 0.01 * 2 + 0.02 * 0.25**2)
+@pytest.mark.parametrize("change, message", [
+    ({"teachers": 1}, "teachers must be at least 2"),
+    ({"d0s": (100, 200)}, "d0s must be at least 3"),
+    ({"hidden_widths": (10, 10, 20)}, "hidden_widths"),
+    ({"width_ratios": (1.5,)}, "width_ratios must contain 1.0"),
+    ({"penalty_factors": (1.0, 2.0)}, "penalty_factors must contain"),
+    ({"alphas": (0.5, -1.0)}, "alphas"),
+    ({"noise": -0.1}, "noise"),
+    ({"activation": "nope"}, "nope"),
+    ({"gamp_depth": 0}, "gamp_depth"),
+    ({"lambdas": (1.0,)}, "no parameter"),
+])
+def test_bad_parameters_are_refused_naming_the_field(change, message):
+    with pytest.raises(ExperimentError, match=message):
+        ReductionToGLM.fast().replace(**change)
 
 
-def test_gamp_task_starts_at_chance_and_follows_its_theory_shape():
-    rec = gamp_task({**BASE, "d0": 150, "alpha": 2.0, "depth": 1, "task": "classification", "n_iter": 4,
-                     "n_test": 800}, 0)
-    assert len(rec) == 5 and abs(rec[field("error", t=0)] - 0.5) < 0.1
-    assert rec[field("error", t=4)] < rec[field("error", t=0)]
-    th = gamp_theory("tanh", 2.0, 1, 2.0, "classification", 0.0, 4)
+def test_values_are_coerced_so_that_equal_parameters_give_equal_tables():
+    cell = ReductionToGLM.from_cell("paper", gain=2, d0s=[125, 250, 500, 1000], alphas=[0.25, 0.5, 1, 2, 4, 6])
+    assert cell == ReductionToGLM.paper() and isinstance(cell.gain, float) and isinstance(cell.alphas[2], float)
+    assert {k: s.key for k, s in cell.sweeps().items()} == BOOK_KEYS
+    changed = ReductionToGLM.paper().replace(gain=1.5).sweeps()
+    assert all(changed[k].key != key for k, key in BOOK_KEYS.items())
+
+
+def test_ridge_task_writes_one_record_per_point_and_pairs_the_teachers():
+    first, again, other = ridge_task(RIDGE, 3), ridge_task(RIDGE, 3), ridge_task(RIDGE, 4)
+    assert first == again and first != other
+    assert len(first) == 2 * 2 * (3 + 1)  # alphas x depths x (penalty factors on deep data + the GLM's)
+    index = {(r["teacher"], r["depth"], r["alpha"], r["penalty_factor"]) for r in first}
+    assert len(index) == len(first) and all(r["test_error"] > 0 for r in first)
+    assert {(r["teacher"], r["penalty_factor"]) for r in first} == {("deep", 0.5), ("deep", 1.0), ("deep", 2.0),
+                                                                    ("glm", 1.0)}
+    # more data helps ridge at lambda*: the error at alpha = 2 is below that at alpha = 0.5
+    err = {(r["teacher"], r["depth"], r["alpha"], r["penalty_factor"]): r["test_error"] for r in first}
+    assert all(err[(t, L, 2.0, 1.0)] < err[(t, L, 0.5, 1.0)] for t in ("deep", "glm") for L in (1, 2))
+
+
+def test_gamp_task_starts_at_chance_and_its_theory_decreases():
+    recs = gamp_task({**BASE, "d0": 150, "alpha": 2.0, "depth": 1, "problem": "classification", "iterations": 4,
+                      "n_test": 800}, 0)
+    assert [r["iteration"] for r in recs] == list(range(5)) and abs(recs[0]["test_error"] - 0.5) < 0.1
+    assert recs[4]["test_error"] < recs[0]["test_error"]
+    th = gamp_theory(ReductionToGLM.paper().glm(1), 2.0, "classification", 4)
     assert th[0] == pytest.approx(0.5) and np.all(np.diff(th) <= 1e-12)
+    # the classification prediction ignores the label noise (its data have none); regression's does not
+    noisy = ReductionToGLM.paper().replace(noise=0.3).glm(1)
+    np.testing.assert_array_equal(gamp_theory(noisy, 2.0, "classification", 4), th)
+    assert gamp_theory(noisy, 2.0, "regression", 4)[-1] > gamp_theory(ReductionToGLM.paper().glm(1), 2.0,
+                                                                      "regression", 4)[-1]
 
 
 def test_labels_and_narrow_tasks_record_their_fields():
-    rec = labels_task({**BASE, "d0": 50, "n": 400, "depth": 1, "quantiles": [0.1, 0.5, 0.9]}, 0)
-    assert set(rec) == {f"{k}@{q}" for k in ("deep", "glm") for q in ("q=0.1", "q=0.5", "q=0.9", "variance", "kurtosis")}
-    narrow = narrow_task({**BASE, "d0": 60, "d_m": 5, "alpha": 2.0, "depth": 1, "n_test": 300, "kurtosis_n": 4000}, 0)
+    recs = labels_task({**BASE, "d0": 50, "n": 400, "depth": 1, "quantiles": [0.1, 0.5, 0.9]}, 0)
+    assert [(r["teacher"], r["probability"]) for r in recs] == [(t, p) for t in ("deep", "glm")
+                                                                for p in (0.1, 0.5, 0.9)]
+    for teacher in ("deep", "glm"):
+        mine = [r for r in recs if r["teacher"] == teacher]
+        assert len({(r["variance"], r["kurtosis"]) for r in mine}) == 1  # the teacher's, on each of its rows
+        assert [r["quantile"] for r in mine] == sorted(r["quantile"] for r in mine)
+    narrow = narrow_task({**BASE, "d0": 60, "width": 5, "alpha": 2.0, "depth": 1, "n_test": 300, "kurtosis_n": 4000}, 0)
     assert set(narrow) == {"excess", "kurtosis", "glm_kurtosis"}
     # a width-5 tanh(2x) layer gives clearly sub-Gaussian labels (bounded units, few of them)
     assert narrow["kurtosis"] < -0.2 and abs(narrow["glm_kurtosis"]) < 0.3
@@ -85,7 +122,8 @@ def test_labels_and_narrow_tasks_record_their_fields():
 
 def test_ridge_theory_curves_reach_the_bayes_error_only_at_lambda_star():
     alphas = np.linspace(0.1, 6.0, 40)
-    th = ridge_theory_curves("tanh", 2.0, [1, 2], [0.1, 1.0, 10.0], 0.05, alphas)
+    glms = [ReductionToGLM.paper().glm(L) for L in (1, 2)]
+    th = ridge_theory_curves(glms, [0.1, 1.0, 10.0], alphas)
     assert th["ridge"].shape == (2, 3, 40) and th["bayes"].shape == (2, 40)
     np.testing.assert_allclose(th["ridge"][:, 1], th["bayes"], rtol=1e-10)
     assert np.all(th["ridge"][:, [0, 2]] > th["bayes"][:, None, :])
@@ -95,3 +133,74 @@ def test_bound_shape_over_widths_grows_as_the_widths_shrink():
     curve = bound_shape_over_widths(800, 10, 320, points=50)
     assert np.isclose(curve["d_m"][0], 10) and np.isclose(curve["d_m"][-1], 320)
     assert np.all(np.diff(curve["rate"]) < 0) and curve["rate"][0] > 1.0 > curve["rate"][-1]
+
+
+def test_penalty_vertex_of_exact_parabolas_and_its_reference():
+    """Errors that are an exact parabola in log2(lambda/lambda*) with vertex u0 give back u0 with
+    no spread over teachers; the reference is the theory's vertex, moved by ``shift``."""
+    rows = [{"d0": 40, "width_ratio": 1.0, "seed": seed, "teacher": "deep", "depth": L, "alpha": a, "penalty_factor": f,
+             "test_error": 0.3 + 0.01 * seed + 0.02 * (math.log2(f) - 0.25) ** 2}
+            for seed in range(5) for L in (1, 2) for a in (0.5, 2.0) for f in (0.5, 1.0, 2.0)]
+    table = pd.DataFrame(rows)
+    v = penalty_vertex(table, 40, 1, [0.5, 2.0])
+    assert v["vertex"] == pytest.approx(0.25) and v["se"] == pytest.approx(0.0, abs=1e-12)
+    glm = ReductionToGLM.paper().glm(1)
+    ref = vertex_reference(glm, glm.ridge_penalty, [0.5, 2.0])
+    assert abs(ref) < 0.2 and vertex_reference(glm, glm.ridge_penalty, [0.5, 2.0], 1.0) == pytest.approx(ref + 1)
+    m, _ = ridge_means(table, 40, 1.0, 2, [0.5, 2.0])
+    np.testing.assert_allclose(m, 0.3 + 0.01 * 2 + 0.02 * 0.25**2)
+
+
+def _small() -> ReductionToGLM:
+    return ReductionToGLM.fast().replace(
+        depths=(1, 2), d0s=(20, 30, 40), width_ratios=(1.0, 1.5), alphas=(0.5, 1.0, 4.0), teachers=3, n_test=200,
+        gamp_d0=60, gamp_iterations=3, gamp_teachers=3, labels_d0=20, labels_n=300, labels_teachers=3, narrow_d0=30,
+        hidden_widths=(5, 10, 20), narrow_teachers=3, kurtosis_n=500)
+
+
+@pytest.fixture(scope="module")
+def small_tables(tmp_path_factory) -> dict[str, pd.DataFrame]:
+    """The small experiment's tables as the sweep machinery writes and reads them."""
+    folder = tmp_path_factory.mktemp("results")
+    out = {}
+    for name, sweep in _small().sweeps().items():
+        summary = run_sweep(sweep, results_dir=folder, scheduler="serial", progress=False)
+        assert not summary.errors
+        out[name] = load_frame(sweep, folder)
+    return out
+
+
+def test_the_readers_on_a_computed_table(small_tables):
+    e, ridge = _small(), small_tables["ridge"]
+    assert len(ridge) == (3 + 1) * 3 * 2 * 4 * 3  # grid points x seeds x depths x alphas x teachers' rows
+    direct = ridge_task({**e.sweeps()["ridge"].constants, "d0": 30, "width_ratio": 1.0}, 1)
+    want = [r["test_error"] for r in direct if r["teacher"] == "glm" and r["depth"] == 2]
+    np.testing.assert_array_equal(ridge_errors(ridge, 30, 1.0, 2, e.alphas, teacher="glm")[:, 1], want)
+    paired = ridge_errors(ridge, 40, 1.0, 1, e.alphas, teacher="paired")
+    np.testing.assert_array_equal(paired, ridge_errors(ridge, 40, 1.0, 1, e.alphas) - ridge_errors(
+        ridge, 40, 1.0, 1, e.alphas, teacher="glm"))
+    fit = size_extrapolation(ridge, e.d0s, 1, 1.0, 0.0)
+    assert fit["d0"].tolist() == [20.0, 30.0, 40.0] and fit["limit_se"] > 0
+    iterations, m, se = gamp_errors(small_tables["gamp"], "regression")
+    assert iterations.tolist() == [0, 1, 2, 3] and np.all(se > 0) and m[-1] < m[0]
+    stats = label_statistics(small_tables["labels"])
+    assert stats["statistic"] == [f"q={p:g}" for p in QUANTILES] + ["variance", "kurtosis"]
+    assert stats["deep"].shape == stats["z"].shape == (len(QUANTILES) + 2,) and np.all(np.isfinite(stats["z"]))
+    assert narrow_matrix(small_tables["narrow"], "kurtosis", e.hidden_widths).shape == (3, 3)
+    assert math.isfinite(kurtosis_exponent(small_tables["narrow"], e.hidden_widths)["exponent"])
+
+
+def test_the_claims_evaluate_on_a_computed_table(small_tables):
+    verdicts = [evaluate(c) for c in claims(_small(), small_tables)]
+    assert len(verdicts) == 5 and all(v["perturbations"] for v in verdicts)
+    assert all(math.isfinite(v["statistic"]) for v in verdicts)
+    assert any(v["resolution"] for v in verdicts)
+
+
+def test_the_theory_of_the_claims_is_the_equivalent_glm_and_its_wrong_theories():
+    e = ReductionToGLM.paper()
+    theory = ReductionTheory(e.activation, e.gain, e.noise)
+    assert theory.glm(3) == e.glm(3)
+    assert ReductionTheory(e.activation, e.gain, e.noise, glm_depth=1).glm(3) == e.glm(1)
+    half = ReductionTheory(e.activation, e.gain, e.noise, gamma0_scale=0.5).glm(2)
+    assert half.gamma0 == 0.5 * e.glm(2).gamma0 and half.kappa == e.glm(2).kappa

@@ -1,44 +1,94 @@
-"""Tests of deepgep.chapters.ch4_bayes_optimal_generalisation: the Chapter 4 drivers (theory
-identities: optimal ridge = Bayes for regression, plateaus; the simulations' bookkeeping against
-direct computations; the depth table against closed forms)."""
+"""Tests of deepgep.chapters.ch4_bayes_optimal_generalisation, its tasks and its theory: the
+experiment (presets, validation, coercion, derived GLM, stable sweep keys), the theory identities
+(optimal ridge = Bayes for regression, plateaus), the tasks against direct computations, the
+readers of a small computed table, the depth table against closed forms, and the claims."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from deepgep.chapters import experiment_class
+from deepgep.chapters.ch4_bayes_optimal_generalisation import (BayesOptimalGeneralisation, claims, escape_arrays,
+                                                               teacher_matrix, teacher_means, width_deviations)
+from deepgep.chapters.ch4_bayes_optimal_generalisation_theory import (bayes_errors, classification_theory,
+                                                                      depth_activation_table, plateau,
+                                                                      regression_theory)
+from deepgep.chapters.ch4_bayes_optimal_generalisation_tasks import escape_task, learners_task, network_task
+from deepgep.simulate.estimators import classification_error, logistic_regression, regression_error, ridge
 from deepgep.simulate.networks import gaussian_inputs
 from deepgep.simulate.teachers import noisy_labels, sample_teacher, teacher_preactivation
-from deepgep.simulate.estimators import (
-    classification_error,
-    logistic_regression,
-    regression_error,
-    ridge,
-)
-from deepgep.chapters.ch4_bayes_optimal_generalisation import (
-    classification_theory,
-    depth_activation_table,
-    escape_task,
-    field,
-    learners_task,
-    network_task,
-    sweeps,
-    teacher_means,
-    plateau,
-    regression_theory,
-)
-from deepgep.theory.layers import erf_coefficients
-from deepgep.theory.layers import equivalent_parameters
-from deepgep.theory.ridge import optimal_ridge_classification
+from deepgep.support.claims import evaluate
+from deepgep.support.experiment import ExperimentError
+from deepgep.support.sweeps import load_frame, run_sweep
+from deepgep.theory.layers import GLMTheory, equivalent_parameters, erf_coefficients
+from deepgep.theory.ridge import bayes_ridge_lambda, optimal_ridge_classification
 
 KAPPA, GAMMA0 = 0.409095, 0.152506  # the book's reference example: tanh(2x), L = 2
+GLM = GLMTheory(KAPPA, GAMMA0, 0.05)
 ALPHAS = [0.25, 0.5, 1.0, 2.0, 4.0, 7.0]
+COMMON = dict(base_seed=7, activation="tanh", gain=2.0, depth=2, noise=0.1, n_test=50)
 
+
+# --- the experiment -----------------------------------------------------------------------------
+
+def test_the_registry_finds_the_experiment_and_the_presets_are_valid():
+    assert experiment_class(4) is BayesOptimalGeneralisation
+    paper, fast = BayesOptimalGeneralisation.paper(), BayesOptimalGeneralisation.fast()
+    assert paper.is_book and not fast.is_book and fast.preset_name() == "fast"
+    assert {name for name, _, _ in fast.differences()} == {
+        "d0s", "alphas", "learners_teachers", "n_test", "network_d0s", "network_teachers", "network_max_iter",
+        "escape_d0s", "escape_quadratic_alphas", "escape_teachers"}
+
+
+def test_the_book_sweeps_keep_the_keys_of_the_recorded_tables():
+    """The recorded tables are named by these keys: a change of a sweep must be deliberate."""
+    keys = {name: sweep.key for name, sweep in BayesOptimalGeneralisation.paper().sweeps().items()}
+    assert keys == {"learners": "f54e25beeef9", "network": "82df6950e2b5", "escape": "616878e0143d"}
+    sweeps = BayesOptimalGeneralisation.paper().sweeps()
+    assert [s.n_tasks for s in sweeps.values()] == [4 * 60, 3 * 2 * 2 * 10, 3 * 5 * 10]
+    assert sweeps["learners"].index == ("alpha",) and sweeps["escape"].constants["depth"] == 1
+
+
+@pytest.mark.parametrize("change, name", [
+    ({"learners_teachers": 1}, "learners_teachers"), ({"d0s": (100, 200)}, "d0s"),
+    ({"network_d0s": (10, 10, 20)}, "network_d0s"),
+    ({"alphas": (0.5, -1.0)}, "alphas"), ({"alphas": (1.0, 1.0)}, "distinct"), ({"noise": -0.1}, "noise"),
+    ({"activation": "nope"}, "nope"),
+    ({"logistic_penalty": 0.0}, "logistic_penalty"), ({"network_max_iter": 0}, "network_max_iter"),
+    ({"gain": "big"}, "gain"), ({"lambdas": (1.0,)}, "no parameter lambdas")])
+def test_bad_parameters_are_refused_naming_the_field(change, name):
+    with pytest.raises(ExperimentError, match=name):
+        BayesOptimalGeneralisation.fast().replace(**change)
+
+
+def test_values_are_coerced_so_that_equal_parameters_give_equal_tables():
+    cell = BayesOptimalGeneralisation.from_cell("paper", gain=2, d0s=[100, 200, 400, 800], alphas=[0.5, 1, 1.5, 2, 3,
+                                                                                                    4, 5, 6, 7])
+    assert cell == BayesOptimalGeneralisation.paper() and isinstance(cell.gain, float)
+    assert isinstance(cell.alphas[1], float) and cell.d0s == (100, 200, 400, 800)
+    other = BayesOptimalGeneralisation.paper().replace(gain=1.5).sweeps()
+    assert all(other[k].key != s.key for k, s in BayesOptimalGeneralisation.paper().sweeps().items())
+
+
+def test_the_derived_glm_is_the_teachers():
+    e = BayesOptimalGeneralisation.paper()
+    eta0, gamma0 = equivalent_parameters("tanh", 2.0, 2)
+    assert e.glm.kappa == pytest.approx(KAPPA, abs=1e-6) and e.glm.gamma0 == pytest.approx(GAMMA0, abs=1e-6)
+    assert e.glm.ridge_penalty == pytest.approx(bayes_ridge_lambda(eta0, gamma0, 0.05), rel=1e-14)
+    eta1, gamma1 = equivalent_parameters("tanh", 2.0, 1)
+    assert e.escape_glm.total_noise == pytest.approx(gamma1 + 0.01, rel=1e-14) and e.escape_glm.kappa == eta1**2
+    assert e.theory_alphas[-1] == 7.0 and e.theory_alphas.size == 200
+    assert set(e.derived()) >= {"kappa = eta0^2", "gamma0"}
+
+
+# --- theory curves --------------------------------------------------------------------------------
 
 def test_optimal_ridge_is_bayes_for_regression():
-    th = regression_theory(KAPPA, GAMMA0, 0.05, ALPHAS, [0.1, 1.0, 10.0])
+    th = regression_theory(GLM, ALPHAS, [0.1, 1.0, 10.0])
     assert th["lambda_star"] == pytest.approx((GAMMA0 + 0.05) / KAPPA, rel=1e-15)
     np.testing.assert_allclose(th["ridge"][:, 1], th["bayes"], rtol=1e-12)
     # the numerical optimum over lambda is found independently of the closed form for lambda*
@@ -49,19 +99,20 @@ def test_optimal_ridge_is_bayes_for_regression():
 
 
 def test_classification_theory_orders_the_errors():
-    th = classification_theory(KAPPA, GAMMA0, ALPHAS, [0.1, 1.0, 10.0])
+    th = classification_theory(GLM, ALPHAS, [0.1, 1.0, 10.0])
     np.testing.assert_allclose(th["ridge"][:, 1], th["ridge_opt"], rtol=1e-12)
     assert np.all(th["bayes"] <= th["ridge_opt"] + 1e-12)
     assert np.all(th["ridge"][:, [0, 2]] >= th["ridge_opt"][:, None] - 1e-12)
     assert np.all(np.diff(th["bayes"]) < 0) and np.all(th["bayes"] < 0.5)
     # alphas in any order give the same values (state evolution runs on the sorted grid)
-    rev = classification_theory(KAPPA, GAMMA0, ALPHAS[::-1], [1.0])
-    np.testing.assert_allclose(rev["bayes"][::-1], th["bayes"], rtol=1e-9)
+    np.testing.assert_allclose(bayes_errors(GLM, "classification", ALPHAS[::-1])[::-1], th["bayes"], rtol=1e-9)
+    with pytest.raises(ValueError, match="problem"):
+        bayes_errors(GLM, "ranking", ALPHAS)
 
 
 def test_plateaus_are_approached_at_the_predicted_rate():
     big = [1e2, 1e3, 1e4]
-    pl = plateau(KAPPA, GAMMA0, 0.05, big)
+    pl = plateau(GLM, big)
     noise = GAMMA0 + 0.05
     assert pl["regression_plateau"] == noise
     # alpha (E - plateau) -> gamma0 + Delta with an O(1/alpha) correction
@@ -71,64 +122,6 @@ def test_plateaus_are_approached_at_the_predicted_rate():
     assert pl["classification_plateau"] == pytest.approx(cls, rel=1e-15)
     assert np.all(pl["classification"] > cls) and np.all(np.diff(pl["classification"]) < 0)
     assert pl["classification"][-1] - cls < 1e-2 * cls
-
-
-COMMON = dict(base_seed=7, activation="tanh", gain=2.0, depth=2, noise=0.1, n_test=50)
-
-
-def test_learners_task_matches_direct_computation():
-    """The task's numbers, redone by hand from the same random stream: nested prefixes of one
-    draw, ridge at lambda* (regression) and lambda_opt (classification), logistic regression."""
-    params = {**COMMON, "d0": 12, "alphas": [1.0, 2.0], "logistic_lambda": 0.5}
-    rec = learners_task(params, 3)
-    assert set(rec) == {field(q, a) for q in ("ridge_regression", "ridge_classification", "logistic")
-                        for a in (1.0, 2.0)}
-    rng = np.random.default_rng([7, 1, 12, 3])
-    teacher = sample_teacher((12, 12, 12), "tanh", rng, gain=2.0)
-    X, X_test = gaussian_inputs(24, 12, rng), gaussian_inputs(50, 12, rng)
-    s, s_test = teacher_preactivation(teacher, X), teacher_preactivation(teacher, X_test)
-    y = noisy_labels(s, 0.0, rng, "linear", 0.1)
-    y_test = noisy_labels(s_test, 0.0, rng, "linear", 0.1)
-    c, c_test = np.where(s >= 0, 1.0, -1.0), np.where(s_test >= 0, 1.0, -1.0)
-    eta0, gamma0 = equivalent_parameters("tanh", 2.0, 2)
-    for alpha in (1.0, 2.0):
-        n = round(12 * alpha)
-        lam = (gamma0 + 0.1) / eta0**2
-        assert rec[field("ridge_regression", alpha)] == pytest.approx(
-            regression_error(X_test, y_test, ridge(X[:n], y[:n], lam)), rel=1e-9)
-        lam_c = optimal_ridge_classification(eta0**2, gamma0, alpha)[0]
-        assert rec[field("ridge_classification", alpha)] == classification_error(
-            X_test, c_test, ridge(X[:n], c[:n], lam_c))
-        assert rec[field("logistic", alpha)] == classification_error(
-            X_test, c_test, logistic_regression(X[:n], c[:n], 0.5))
-    assert learners_task(params, 3) == rec  # a task is a pure function of (params, seed)
-
-
-def test_network_task_pairs_the_network_with_ridge():
-    params = {**COMMON, "d0": 10, "alpha": 2.0, "task": "classification", "weight_decay": 0.5,
-              "max_iter": 50, "tol": 1e-9}
-    rec = network_task(params, 0)
-    assert set(rec) == {"network", "ridge", "converged", "iterations"}
-    assert 0.0 <= rec["network"] <= 1.0 and 0.0 <= rec["ridge"] <= 1.0 and 1 <= rec["iterations"] <= 50
-    reg = network_task({**params, "task": "regression"}, 0)
-    assert reg["network"] > 0.1 and reg["ridge"] > 0.1  # test MSE includes Delta
-    assert network_task(params, 0) == rec
-
-
-def test_escape_task_and_sweeps():
-    rec = escape_task({**COMMON, "depth": 1, "d0": 6, "ratio": 1.0, "max_iter": 30}, 1)
-    assert set(rec) == {"ridge", "network", "converged"} and rec["ridge"] > 0.1
-    p = dict(SEED=1, ACTIVATION="tanh", GAIN=2.0, DEPTH=2, DELTA=0.1, N_TEST=50, SIM_D0S=[10, 20],
-             SIM_ALPHAS=[1.0, 2.0], N_TEACHERS=3, LOGISTIC_LAMBDA=1.0, NET_D0S=[10], NET_ALPHAS=[1.0],
-             NET_TEACHERS=2, NET_WEIGHT_DECAY_CLASSIFICATION=0.5, NET_MAX_ITER=20, NET_TOL=1e-9,
-             ESCAPE_D0S=[6], ESCAPE_RATIOS=[0.5, 1.0], ESCAPE_TEACHERS=2, ESCAPE_DEPTH=1,
-             ESCAPE_DELTA=0.01, ESCAPE_MAX_ITER=20)
-    sw = sweeps(p, "fast")
-    assert [s.n_tasks for s in sw.values()] == [6, 4, 4]
-    assert sw["escape"].constants["depth"] == 1 and sw["learners"].constants["alphas"] == [1.0, 2.0]
-    rows = [{"d0": 10, "seed": k, "x": float(k)} for k in range(3)] + [{"d0": 20, "seed": 0, "x": 9.0}]
-    m = teacher_means(rows, ["x"], d0=10)["x"]
-    assert m == (1.0, pytest.approx(1.0 / math.sqrt(3)), 3)
 
 
 def test_depth_table_erf_matches_closed_form():
@@ -146,3 +139,98 @@ def test_depth_table_erf_matches_closed_form():
         if L is not None:
             assert frac[L - 1] < 0.05 and np.all(frac[: L - 1] >= 0.05)
     assert set(tab["indistinguishable_depth"]) == {("erf", 0.5), ("erf", 2.0), ("tanh", 0.5), ("tanh", 2.0)}
+
+
+# --- the tasks ------------------------------------------------------------------------------------
+
+def test_learners_task_matches_direct_computation():
+    """The task's numbers, redone by hand from the same random stream: nested prefixes of one
+    draw, ridge at lambda* (regression) and lambda_opt (classification), logistic regression."""
+    params = {**COMMON, "d0": 12, "alphas": [1.0, 2.0], "logistic_penalty": 0.5}
+    records = learners_task(params, 3)
+    assert [r["alpha"] for r in records] == [1.0, 2.0]
+    assert all(set(r) == {"alpha", "ridge_regression", "ridge_classification", "logistic"} for r in records)
+    rng = np.random.default_rng([7, 1, 12, 3])
+    teacher = sample_teacher((12, 12, 12), "tanh", rng, gain=2.0)
+    X, X_test = gaussian_inputs(24, 12, rng), gaussian_inputs(50, 12, rng)
+    s, s_test = teacher_preactivation(teacher, X), teacher_preactivation(teacher, X_test)
+    y = noisy_labels(s, 0.0, rng, "linear", 0.1)
+    y_test = noisy_labels(s_test, 0.0, rng, "linear", 0.1)
+    c, c_test = np.where(s >= 0, 1.0, -1.0), np.where(s_test >= 0, 1.0, -1.0)
+    eta0, gamma0 = equivalent_parameters("tanh", 2.0, 2)
+    for rec in records:
+        alpha = rec["alpha"]
+        n = round(12 * alpha)
+        lam = (gamma0 + 0.1) / eta0**2
+        assert rec["ridge_regression"] == pytest.approx(regression_error(X_test, y_test, ridge(X[:n], y[:n], lam)),
+                                                        rel=1e-9)
+        lam_c = optimal_ridge_classification(eta0**2, gamma0, alpha)[0]
+        assert rec["ridge_classification"] == classification_error(X_test, c_test, ridge(X[:n], c[:n], lam_c))
+        assert rec["logistic"] == classification_error(X_test, c_test, logistic_regression(X[:n], c[:n], 0.5))
+    assert learners_task(params, 3) == records  # a task is a pure function of (params, seed)
+
+
+def test_network_task_pairs_the_network_with_ridge():
+    params = {**COMMON, "d0": 10, "alpha": 2.0, "problem": "classification", "weight_decay": 0.5,
+              "max_iter": 50, "tol": 1e-9}
+    rec = network_task(params, 0)
+    assert set(rec) == {"network", "ridge", "converged", "iterations"}
+    assert 0.0 <= rec["network"] <= 1.0 and 0.0 <= rec["ridge"] <= 1.0 and 1 <= rec["iterations"] <= 50
+    reg = network_task({**params, "problem": "regression"}, 0)
+    assert reg["network"] > 0.1 and reg["ridge"] > 0.1  # test MSE includes Delta
+    assert network_task(params, 0) == rec and network_task(params, 1) != rec
+
+
+def test_escape_task_is_deterministic():
+    params = {**COMMON, "depth": 1, "d0": 6, "quadratic_alpha": 1.0, "max_iter": 30}
+    rec = escape_task(params, 1)
+    assert set(rec) == {"ridge", "network", "converged"} and rec["ridge"] > 0.1
+    assert escape_task(params, 1) == rec
+
+
+# --- readers and claims on a small computed table -------------------------------------------------
+
+def _small() -> BayesOptimalGeneralisation:
+    return BayesOptimalGeneralisation.fast().replace(
+        d0s=(8, 12, 16), alphas=(1.0, 2.0), learners_teachers=3, n_test=200, network_d0s=(6, 8, 10),
+        network_alphas=(1.0,), network_teachers=2, network_max_iter=30, escape_d0s=(5,),
+        escape_quadratic_alphas=(0.5, 1.0), escape_teachers=2, escape_max_iter=30)
+
+
+@pytest.fixture(scope="module")
+def small_tables(tmp_path_factory) -> dict[str, pd.DataFrame]:
+    """The small experiment's tables, run and read back as the library does (long format)."""
+    folder = tmp_path_factory.mktemp("ch4")
+    out = {}
+    for name, sweep in _small().sweeps().items():
+        assert not run_sweep(sweep, results_dir=folder, scheduler="serial", progress=False).errors
+        out[name] = load_frame(sweep, folder)
+    return out
+
+
+def test_readers_of_the_long_tables(small_tables):
+    learners = small_tables["learners"]
+    assert len(learners) == 3 * 3 * 2 and set(learners["alpha"]) == {1.0, 2.0}
+    m = teacher_means(learners, "logistic", ("alpha",), d0=12)
+    rows = learners[(learners["d0"] == 12) & (learners["alpha"] == 2.0)].sort_values("seed")
+    assert m.loc[2.0, "mean"] == pytest.approx(rows["logistic"].mean(), rel=1e-14)
+    assert m.loc[2.0, "se"] == pytest.approx(rows["logistic"].std(ddof=1) / math.sqrt(3), rel=1e-12)
+    assert m.loc[2.0, "teachers"] == 3
+    matrix = teacher_matrix(learners, "logistic", "alpha", [2.0, 1.0], d0=12)
+    assert matrix.shape == (2, 3) and np.array_equal(matrix[0], rows["logistic"].to_numpy())
+    dev = width_deviations(learners, "ridge_regression", 0.25, alpha=1.0)
+    assert list(dev["d0"]) == [8.0, 12.0, 16.0]
+    first = learners[(learners["d0"] == 8) & (learners["alpha"] == 1.0)]["ridge_regression"]
+    assert dev["deviation"][0] == pytest.approx(first.mean() - 0.25, rel=1e-12)
+    esc = escape_arrays(_small(), small_tables["escape"])
+    assert esc["ridge"].shape == esc["network"].shape == (1, 2, 2) and esc["n"].tolist() == [[12, 25]]
+    with pytest.raises(ValueError, match="no rows"):
+        teacher_means(learners, "logistic", ("alpha",), d0=99)
+
+
+def test_claims_evaluate_on_a_small_table(small_tables):
+    verdicts = [evaluate(c) for c in claims(_small(), small_tables)]
+    assert len(verdicts) == 6 and all(v["perturbations"] for v in verdicts)
+    assert all(math.isfinite(v["statistic"]) for v in verdicts)
+    identity = next(v for v in verdicts if v["name"].startswith("optimal ridge"))
+    assert identity["holds"] and not any(p["holds"] for p in identity["perturbations"])

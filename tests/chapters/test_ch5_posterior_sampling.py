@@ -1,53 +1,135 @@
-"""Tests of deepgep.chapters.ch5_posterior_sampling: the Bayes scan of the chapter (bookkeeping,
-the equivalent GLM's numbers, the summary's means and standard errors, reproducibility) and the
-extrapolation of the gap in 1/d0.
-"""
+"""Tests of deepgep.chapters.ch5_posterior_sampling and its task: the experiment (presets,
+validation, coercion, derived GLMs against the book's reference values, stable sweep key), the
+task (its random stream, determinism, the GLM numbers), the summary of a small computed table, the
+gap fit, and the claims on a table drawn from the theory (they hold; the wrong theories are
+rejected)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from deepgep.chapters.ch5_posterior_sampling import (gap_extrapolation, posterior_task, scan_columns,
-                                                      summarise_scan, sweeps)
+from deepgep.chapters import experiment_class
+from deepgep.chapters.ch5_posterior_sampling import (POOL_FROM_D0, DepthwiseGLM, PosteriorSampling, claims, gap_fits,
+                                                     summarise)
+from deepgep.chapters.ch5_posterior_sampling_tasks import bayes_instance, posterior_task
+from deepgep.support.claims import evaluate
+from deepgep.support.experiment import ExperimentError
 from deepgep.support.stats import pooled_mean
+from deepgep.theory.layers import equivalent_glm, layer_coefficients
+from deepgep.theory.state_evolution import gaussian_closed_form
+
+TINY = dict(base_seed=0, activation="tanh", gain=2.0, noise=0.1, n_test=50, n_warmup=30, n_samples=20)
 
 
-def test_bayes_scan_quantities_are_consistent():
-    """Tiny scan, bookkeeping: shapes, the GLM numbers against gaussian_closed_form, errors above
-    Delta, the summary's means and standard errors, reproducibility from the seed."""
-    from deepgep.theory.layers import equivalent_glm, layer_coefficients
-    from deepgep.theory.state_evolution import gaussian_closed_form
+def test_the_registry_finds_the_experiment_and_the_presets_are_valid():
+    assert experiment_class(5) is PosteriorSampling
+    paper, fast = PosteriorSampling.paper(), PosteriorSampling.fast()
+    assert paper.is_book and fast.preset_name() == "fast"
+    assert {name for name, _, _ in fast.differences()} == {"d0s", "alphas", "teachers", "n_warmup", "n_samples"}
+    assert paper.sweeps()["posterior"].n_tasks == 400 and fast.sweeps()["posterior"].n_tasks == 18
 
-    p = dict(SEED=0, ACTIVATION="tanh", GAIN=2.0, DELTA=0.1, DEPTHS=[1], D0S=[5], ALPHAS=[2.0],
-             N_TEACHERS=3, N_TEST=50, N_WARMUP=30, N_SAMPLES=20)
-    sweep = sweeps(p, "fast")["posterior"]
-    rows = [{**point, "seed": seed, **posterior_task({**sweep.constants, **point}, seed)}
-            for point, seed in sweep.tasks()]
-    scan = scan_columns(rows)
-    assert scan["n"].tolist() == [10, 10, 10] and scan["teacher"].tolist() == [0, 1, 2]
+
+def test_derived_glms_are_the_books_reference_values():
+    """tanh(2x), L = 2: kappa = 0.409095, gamma0 = 0.152506 (book notation.md, reference values)."""
+    glm = PosteriorSampling.paper().glms[2]
+    assert glm.kappa == pytest.approx(0.409095, abs=1e-6) and glm.gamma0 == pytest.approx(0.152506, abs=1e-6)
+    assert glm.ridge_penalty == pytest.approx((0.152506 + 0.1) / 0.409095, rel=1e-5)
+    assert PosteriorSampling.paper().pool_from_d0 == POOL_FROM_D0 == 32
+    assert PosteriorSampling.fast().replace(d0s=(8, 12, 16)).pool_from_d0 == 16
+
+
+def test_bad_parameters_are_refused_naming_the_field():
+    fast = PosteriorSampling.fast()
+    for change, word in ((dict(teachers=1), "teachers"), (dict(activation="softplus"), "activation"),
+                         (dict(d0s=(16, 32)), "d0s"), (dict(alphas=(0.0,)), "alpha"), (dict(depths=(0,)), "depths"),
+                         (dict(noise=0.0), "noise"), (dict(n_samples=2), "n_samples"), (dict(d0s=(16, 16, 32)), "d0s")):
+        with pytest.raises(ExperimentError, match=word):
+            fast.replace(**change)
+    with pytest.raises(ExperimentError, match="no parameter"):
+        fast.replace(delta=0.1)
+
+
+def test_values_are_coerced_and_the_book_key_is_stable():
+    cell = PosteriorSampling.from_cell("paper", gain=2, depths=[1, 2], alphas=[0.5, 1, 2, 4])
+    assert cell == PosteriorSampling.paper() and isinstance(cell.alphas[0], float)
+    # the key of the recorded table (results/ch5/posterior-41c6b198dc4f.csv)
+    assert cell.sweeps()["posterior"].key == "41c6b198dc4f"
+    assert PosteriorSampling.paper().replace(teachers=11).sweeps()["posterior"].key != "41c6b198dc4f"
+
+
+def _params(depth: int, d0: int, alpha: float) -> dict:
+    return {**TINY, "depth": depth, "d0": d0, "alpha": alpha}
+
+
+def test_posterior_task_uses_its_own_stream_and_is_deterministic():
+    params = _params(1, 5, 2.0)
+    out = posterior_task(params, 1)
+    # the stream of the recorded table: default_rng([base_seed, depth, d0, round(1000 alpha), seed])
+    direct = bayes_instance((5, 5), "tanh", 2.0, 0.1, np.random.default_rng([0, 1, 5, 2000, 1]), gain=2.0,
+                            n_test=50, n_warmup=30, n_samples=20)
+    results = lambda record: {k: v for k, v in record.items() if k != "gradient_evaluations_per_second"}  # noqa: E731
+    assert results(out) == results(direct) == results(posterior_task(params, 1))  # a speed is not a result
+    assert results(out) != results(posterior_task(params, 2))
     glm = equivalent_glm(layer_coefficients("tanh", 1, gain=2.0))
-    closed = gaussian_closed_form(glm.kappa, glm.gamma0 + 0.1, 2.0)
-    np.testing.assert_allclose(scan["glm_error"], closed["test_error"], rtol=1e-12)
-    assert np.all(scan["posterior_error"] > 0.1) and np.all(scan["ridge_error"] > 0.1)
-    summary = summarise_scan(scan)
-    assert summary["n_teachers"].tolist() == [3]
-    gap = scan["ridge_error"] - scan["posterior_error"]
-    assert summary["gap"][0] == pytest.approx(gap.mean())
-    assert summary["gap_se"][0] == pytest.approx(gap.std(ddof=1) / math.sqrt(3))
-    assert pooled_mean(gap) == pytest.approx((summary["gap"][0], summary["gap_se"][0]))
-    # a task is a pure function of (params, seed): rerunning one reproduces it
-    again = posterior_task({**sweep.constants, **sweep.grid[0]}, 1)
-    assert again["posterior_error"] == scan["posterior_error"][1]
-    with pytest.raises(ValueError, match="two finite"):
-        pooled_mean([1.0])
+    assert out["n"] == 10 and out["glm_error"] == gaussian_closed_form(glm.kappa, glm.gamma0 + 0.1, 2.0)["test_error"]
+    assert out["posterior_error"] > 0.1 and out["ridge_error"] > 0.1
 
 
-def test_gap_extrapolation_recovers_an_exact_line():
-    summary = {"depth": np.array([1, 1, 1, 2]), "alpha": np.array([2.0, 2.0, 2.0, 2.0]),
-               "d0": np.array([10, 20, 40, 10]), "gap": 0.01 + 0.5 / np.array([10, 20, 40, 10]),
-               "gap_se": np.full(4, 0.001)}
-    fit = gap_extrapolation(summary, 1, 2.0)
-    assert fit.limit == pytest.approx(0.01, abs=1e-12) and fit.slope == pytest.approx(0.5, rel=1e-10)
+def test_summary_of_a_small_computed_table():
+    rows = [{"depth": 1, "d0": 5, "alpha": 2.0, "seed": s, **posterior_task(_params(1, 5, 2.0), s)} for s in range(3)]
+    table = pd.DataFrame(rows)
+    summary = summarise(table)
+    assert summary["teachers"].tolist() == [3]
+    gap = table["ridge_error"] - table["posterior_error"]
+    assert summary["gap"].iloc[0] == pytest.approx(gap.mean())
+    assert summary["gap_se"].iloc[0] == pytest.approx(gap.std(ddof=1) / math.sqrt(3))
+    assert pooled_mean(gap) == pytest.approx((summary["gap"].iloc[0], summary["gap_se"].iloc[0]))
+    assert summary["r_hat_max"].iloc[0] == table["r_hat_max"].max()
+
+
+def test_gap_fits_recover_an_exact_line():
+    d0 = np.array([10, 20, 40, 10, 20, 40])
+    summary = pd.DataFrame({"depth": [1, 1, 1, 2, 2, 2], "alpha": 2.0, "d0": d0,
+                            "gap": np.r_[0.01 + 0.5 / d0[:3], 0.3 / d0[3:]], "gap_se": 0.001})
+    fits = gap_fits(summary)
+    assert set(fits) == {(1, 2.0), (2, 2.0)}
+    assert fits[1, 2.0].values["limit"] == pytest.approx(0.01, abs=1e-12)
+    assert fits[1, 2.0].values["slope"] == pytest.approx(0.5, rel=1e-10)
+    assert fits[2, 2.0].values["limit"] == pytest.approx(0.0, abs=1e-12)
+
+
+def _theory_table(experiment: PosteriorSampling, rng: np.random.Generator) -> pd.DataFrame:
+    """A table as the theory says it should look: errors and overlaps scattered around the GLM's,
+    a gap decaying like 0.1/d0, the Nishimori identity exact in expectation."""
+    rows = []
+    theory = DepthwiseGLM(experiment.activation, experiment.gain, experiment.noise)
+    for depth in experiment.depths:
+        glm = theory.at(depth)
+        for d0 in experiment.d0s:
+            for alpha in experiment.alphas:
+                closed = gaussian_closed_form(glm.kappa, glm.total_noise, alpha)
+                for seed in range(experiment.teachers):
+                    post = closed["test_error"] + 0.01 * rng.standard_normal()
+                    teacher = glm.kappa * closed["q"] + 0.01 * rng.standard_normal()
+                    rows.append({"depth": depth, "d0": d0, "alpha": alpha, "seed": seed, "posterior_error": post,
+                                 "ridge_error": post + 0.1 / d0 + 0.001 * rng.standard_normal(),
+                                 "glm_error": closed["test_error"], "glm_q": closed["q"], "kappa": glm.kappa,
+                                 "overlap_teacher": teacher, "overlap_samples": teacher + 0.005 * rng.standard_normal(),
+                                 "r_hat_max": 1.0, "ess_min": 500.0, "divergences": 0, "acceptance_rate": 0.9,
+                                 "mean_integration_steps": 31.0})
+    return pd.DataFrame(rows)
+
+
+def test_claims_hold_on_the_theory_and_reject_the_wrong_theories():
+    experiment = PosteriorSampling.fast().replace(d0s=(16, 32, 64), alphas=(1.0, 2.0), teachers=40)
+    verdicts = [evaluate(c) for c in claims(experiment, {"posterior": _theory_table(experiment, np.random.default_rng(3))})]
+    assert len(verdicts) == 4
+    for v in verdicts:
+        assert v["holds"], v
+        assert v["perturbations"] and not any(p["holds"] for p in v["perturbations"]), v
+    error = next(v for v in verdicts if v["name"].startswith("deep posterior error"))
+    assert {r["parameter"] for r in error["resolution"]} == {"gamma0_factor", "noise"}

@@ -1,4 +1,4 @@
-"""Tests of deepgep.simulate.deep_linear: the sampler of deep linear networks (Chapter 7).
+"""Tests of deepgep.simulate.deep_linear: the sampler of deep linear networks (Chapter 8).
 
 Its outputs equal the plain matrix product (same seed, same draw order), depth zero is a random
 linear readout, the accumulated log-renormalisation of one input follows the exact law of ln s

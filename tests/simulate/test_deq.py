@@ -1,7 +1,8 @@
 """Tests of deepgep.simulate.deq: the finite-width deep equilibrium network (residuals, Anderson
 against plain iteration, batches against single networks, the weight-tied network, reported
-non-convergence, errors, reproducible sampling) and its empirical kernel against the
-infinite-width fixed point. The ``sphere_inputs`` fixture comes from tests/conftest.py.
+non-convergence, errors, reproducible sampling), its empirical kernel against the infinite-width
+fixed point, the contraction factor and the convergence diagnostics. The ``sphere_inputs``
+fixture comes from tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -11,15 +12,20 @@ import math
 import numpy as np
 import pytest
 
-from deepgep.chapters.ch8_deep_equilibrium import DEQModel
 from deepgep.simulate.deq import (
     DEQConvergenceError,
+    contraction_factor,
+    contraction_scan,
     deq_forward,
     empirical_kernel,
+    failure_fractions,
+    forward_convergence,
     relative_error,
     sample_weights,
+    tail_rate,
     weight_tied_forward,
 )
+from deepgep.theory.deq import deq_kernel, input_kernel
 
 
 @pytest.fixture(scope="module")
@@ -103,14 +109,49 @@ def test_empirical_kernel_converges_to_the_fixed_point(sphere_inputs):
     """Monte Carlo: the mean of K_n over 24 networks of width 400 is Sigma* up to the O(1/n)
     bias and 4 standard errors; one network at width 1600 is within 15% in Frobenius norm
     (the chapter measures about 8%)."""
-    model = DEQModel("tanh", 1.0, 1.0)
     X = sphere_inputs(4, 6)
-    star = model.kernel(X).sigma
+    star = deq_kernel(input_kernel(X, 1.0), "tanh", 1.0).sigma
     rng = np.random.default_rng(2025)
-    W, U = sample_weights(400, X.shape[1], model.sigma_w, model.sigma_u, rng, 24)
-    K = empirical_kernel(deq_forward(W, U, X, model.activation).h, model.sigma_w)
+    W, U = sample_weights(400, X.shape[1], 1.0, 1.0, rng, 24)
+    K = empirical_kernel(deq_forward(W, U, X, "tanh").h, 1.0)
     mean, se = K.mean(axis=0), K.std(axis=0, ddof=1) / math.sqrt(24)
     assert np.all(np.abs(mean - star) < 4 * se + 2.0 / 400)
-    W, U = sample_weights(1600, X.shape[1], model.sigma_w, model.sigma_u, rng)
-    big = empirical_kernel(deq_forward(W, U, X, model.activation).h, model.sigma_w)
+    W, U = sample_weights(1600, X.shape[1], 1.0, 1.0, rng)
+    big = empirical_kernel(deq_forward(W, U, X, "tanh").h, 1.0)
     assert relative_error(big, star) < 0.15
+
+
+def test_contraction_factor_dense_and_lanczos():
+    rng = np.random.default_rng(0)
+    small, large = rng.standard_normal((3, 10, 10)), rng.standard_normal((300, 300))
+    assert np.allclose(contraction_factor(small, "tanh"), np.linalg.norm(small, 2, axis=(1, 2)))
+    assert contraction_factor(large, "erf") == pytest.approx(2 / np.sqrt(np.pi) * np.linalg.norm(large, 2), rel=1e-8)
+    with pytest.raises(ValueError, match="supports"):
+        contraction_factor(small, "relu")
+
+
+def test_tail_rate_of_a_geometric_trace():
+    assert tail_rate(0.3 ** np.arange(12)) == pytest.approx(0.3, rel=1e-12)
+
+
+def test_forward_convergence_rate_is_sqrt_ell(sphere_inputs):
+    X = sphere_inputs(4, 6)
+    conv = forward_convergence(X, "tanh", 0.6, 1.0, 800, np.random.default_rng(1))
+    assert conv["gap"] < 1e-9 and conv["plain"].converged and conv["anderson"].converged
+    ell = deq_kernel(input_kernel(X, 1.0), "tanh", 0.6).lipschitz
+    assert conv["predicted_rate"] == pytest.approx(math.sqrt(ell)) and 0.9 < conv["rate"] / conv["predicted_rate"] < 1.2
+
+
+def test_contraction_scan_flags_the_non_contractive_sigma_w(sphere_inputs):
+    X = sphere_inputs(2, 4)
+    scan = contraction_scan(X, "tanh", [0.5, 3.0], 1.0, 200, np.random.default_rng(0), max_iter=300)
+    assert scan["converged"].tolist() == [True, False]
+    assert scan["lipschitz"][0] < 1.0 < scan["lipschitz"][1] and np.isnan(scan["rate"][1])
+
+
+def test_failure_fractions_inside_and_outside_the_hypothesis(sphere_inputs):
+    x = sphere_inputs(1, 5)[0]
+    inside = failure_fractions(x, "tanh", 0.2, 1.0, 16, 200, np.random.default_rng(0))
+    outside = failure_fractions(x, "tanh", 1.0, 1.0, 16, 200, np.random.default_rng(0))
+    assert inside == {"q >= 1": 0.0, "not converged": 0.0, "not converged, q < 1": 0.0}
+    assert outside["q >= 1"] == 1.0

@@ -2,12 +2,12 @@
 equivalent GLM teacher.
 
 Checks: shapes and seeding of :func:`sample_teacher`, :func:`label`, :func:`deep_teacher_sample`
-and :func:`glm_teacher_sample`; the label conventions (identical to ``sample_glm`` /
+and :func:`glm_teacher_sample`; the label conventions (identical for both teachers and to
 ``deepgep.theory.channels.make_channel``: every noise enters before the sign); the label variance
 ``rho^2 sigma_L + eps + Delta`` of the deep teacher against the equivalent GLM's
 ``eta0^2 + gamma0 + Delta``; that the test set is labelled by the training set's teacher; and
-:func:`sample_glm` (the documented model and draw order, seeding, moments, the sign and callable
-outputs, errors). The composition of Theorem 1 itself is tested in tests/theory/test_layers.py.
+the GLM teacher's model and draw order, seeding, moments, the sign and callable outputs and
+errors. The composition of Theorem 1 itself is tested in tests/theory/test_layers.py.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from deepgep.simulate.teachers import (
     deep_teacher_sample,
     glm_teacher_sample,
     label,
-    sample_glm,
     sample_teacher,
     teacher_preactivation,
 )
@@ -102,21 +101,19 @@ def test_seeding_deep():
     np.testing.assert_array_equal(a.teacher.readout, d.teacher.readout)
 
 
-def test_seeding_glm_matches_sample_glm():
-    """n_test = 0 is sample_glm itself; with a test set, a and the training inputs are still
-    sample_glm's (documented: one call of n + n_test samples, split)."""
+def test_seeding_glm_and_its_test_set():
+    """n_test = 0 draws the training set alone; with a test set, a and the training inputs are
+    the same (documented: one draw of n + n_test samples, split), and the test set is labelled
+    by the same teacher."""
     kw = dict(eta0=0.6, gamma0=0.15, output="sign", noise=0.1)
-    ref = sample_glm(40, 25, np.random.default_rng(5), **kw)
-    g0 = glm_teacher_sample(25, 40, np.random.default_rng(5), n_test=0, **kw)
-    np.testing.assert_array_equal(g0.X, ref.X)
-    np.testing.assert_array_equal(g0.y, ref.y)
-    np.testing.assert_array_equal(g0.teacher.readout, ref.a)
-    np.testing.assert_array_equal(g0.preactivation, ref.z)
+    ref = glm_teacher_sample(25, 40, np.random.default_rng(5), n_test=0, **kw)
+    assert ref.X_test.shape == (0, 25) and ref.y_test.shape == (0,) and ref.preactivation_test.shape == (0,)
     g = glm_teacher_sample(25, 40, np.random.default_rng(5), n_test=12, **kw)
-    np.testing.assert_array_equal(g.teacher.readout, ref.a)
+    np.testing.assert_array_equal(g.teacher.readout, ref.teacher.readout)
     np.testing.assert_array_equal(g.X, ref.X)
+    np.testing.assert_array_equal(g.preactivation, ref.preactivation)
     # test pre-activations are the same teacher's eta0 X_test a / sqrt(d)
-    np.testing.assert_allclose(g.preactivation_test, 0.6 * g.X_test @ ref.a / 5.0, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(g.preactivation_test, 0.6 * g.X_test @ ref.teacher.readout / 5.0, rtol=1e-13, atol=1e-14)
 
 
 # --- label conventions ------------------------------------------------------------------------
@@ -289,116 +286,121 @@ def test_test_set_from_same_teacher():
     assert agree > 0.75, agree  # chance is 0.5 (4 SE of chance: 0.04)
 
 
-# --- sample_glm ----------------------------------------------------------------------------------
+# --- the GLM teacher's model and draws ------------------------------------------------------------
 
 
-def test_sample_shapes_and_model():
+def test_glm_model_and_draw_order():
     """z = eta0 X a / sqrt(d) and y = z + sqrt(gamma0) xi + sqrt(noise) xi', with the documented
-    draw order a, X, xi, xi' (reconstructed here from the same seed)."""
-    n, d, eta0, gamma0, noise = 30, 20, 0.7, 0.2, 0.1
-    s = sample_glm(n, d, np.random.default_rng(3), eta0=eta0, gamma0=gamma0, noise=noise)
-    assert s.X.shape == (n, d) and s.y.shape == (n,) and s.a.shape == (d,) and s.z.shape == (n,)
-    assert (s.n, s.d, s.output) == (n, d, "linear")
-    assert s.alpha == n / d and s.kappa == pytest.approx(eta0**2) and s.total_noise == pytest.approx(0.3)
+    draw order a, X (training then test rows), xi, xi' (reconstructed here from the same seed)."""
+    n, n_test, d, eta0, gamma0, noise = 30, 6, 20, 0.7, 0.2, 0.1
+    s = glm_teacher_sample(d, n, np.random.default_rng(3), eta0=eta0, gamma0=gamma0, noise=noise, n_test=n_test)
+    assert s.X.shape == (n, d) and s.y.shape == (n,) and s.teacher.readout.shape == (d,)
+    assert (s.n, s.n_test, s.d, s.output, s.noise) == (n, n_test, d, "linear", noise)
+    assert s.alpha == n / d and s.teacher.kappa == pytest.approx(eta0**2)
     rng = np.random.default_rng(3)
     a = rng.standard_normal(d)
-    X = rng.standard_normal((n, d))
-    xi, xi_out = rng.standard_normal(n), rng.standard_normal(n)
-    np.testing.assert_array_equal(s.a, a)
-    np.testing.assert_array_equal(s.X, X)
+    X = rng.standard_normal((n + n_test, d))
+    xi, xi_out = rng.standard_normal(n + n_test), rng.standard_normal(n + n_test)
+    np.testing.assert_array_equal(s.teacher.readout, a)
+    np.testing.assert_array_equal(np.vstack([s.X, s.X_test]), X)
     # One matrix-vector product and a few roundings: agreement to a few ulps of |z| ~ 1.
-    np.testing.assert_allclose(s.z, eta0 * X @ a / math.sqrt(d), rtol=0, atol=1e-13)
-    expected_y = s.z + math.sqrt(gamma0) * xi + math.sqrt(noise) * xi_out
-    np.testing.assert_allclose(s.y, expected_y, rtol=0, atol=1e-13)
+    z = np.concatenate([s.preactivation, s.preactivation_test])
+    np.testing.assert_allclose(z, eta0 * X @ a / math.sqrt(d), rtol=0, atol=1e-13)
+    expected_y = z + math.sqrt(gamma0) * xi + math.sqrt(noise) * xi_out
+    np.testing.assert_allclose(np.concatenate([s.y, s.y_test]), expected_y, rtol=0, atol=1e-13)
     with pytest.raises(AttributeError):
-        s.eta0 = 2.0  # frozen
+        s.noise = 2.0  # frozen
 
 
-def test_sample_seeding():
-    one = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2)
-    two = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2)
-    other = sample_glm(10, 7, np.random.default_rng(12), gamma0=0.3, noise=0.2)
-    for field in ("X", "y", "a", "z"):
-        np.testing.assert_array_equal(getattr(one, field), getattr(two, field))
-        assert not np.array_equal(getattr(one, field), getattr(other, field))
+def test_glm_seeding():
+    one = glm_teacher_sample(7, 10, np.random.default_rng(11), gamma0=0.3, noise=0.2)
+    two = glm_teacher_sample(7, 10, np.random.default_rng(11), gamma0=0.3, noise=0.2)
+    other = glm_teacher_sample(7, 10, np.random.default_rng(12), gamma0=0.3, noise=0.2)
+    for get in (lambda g: g.X, lambda g: g.y, lambda g: g.teacher.readout, lambda g: g.preactivation):
+        np.testing.assert_array_equal(get(one), get(two))
+        assert not np.array_equal(get(one), get(other))
     # Same stream for every channel: the linear output is the identity callable, bit for bit,
     # and the sign output sees the same teacher and inputs.
-    ident = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2, output=lambda x: x)
-    sign = sample_glm(10, 7, np.random.default_rng(11), gamma0=0.3, noise=0.2, output="sign")
+    ident = glm_teacher_sample(7, 10, np.random.default_rng(11), gamma0=0.3, noise=0.2, output=lambda x: x)
+    sign = glm_teacher_sample(7, 10, np.random.default_rng(11), gamma0=0.3, noise=0.2, output="sign")
     np.testing.assert_array_equal(one.y, ident.y)
     np.testing.assert_array_equal(one.X, sign.X)
-    np.testing.assert_array_equal(one.a, sign.a)
+    np.testing.assert_array_equal(one.teacher.readout, sign.teacher.readout)
 
 
-def test_sample_moments_of_z():
+def test_glm_moments_of_z():
     """Given a, z_mu ~ N(0, kappa |a|^2 / d) i.i.d., so mean(z^2) / (kappa |a|^2/d) has mean 1 and
     standard deviation sqrt(2/n) = 0.01 at n = 20000: checked at 5 standard deviations. Over the
     teacher too, E z^2 = kappa; |a|^2/d = 1 +- sqrt(2/d) = 0.2 at d = 50, checked at 5 sd."""
     n, d, eta0 = 20000, 50, 0.8
-    s = sample_glm(n, d, np.random.default_rng(4), eta0=eta0, gamma0=0.5, noise=0.25)
-    conditional = eta0**2 * float(s.a @ s.a) / d
-    assert abs(np.mean(s.z**2) / conditional - 1.0) < 5 * math.sqrt(2.0 / n)
-    assert abs(np.mean(s.z)) < 5 * math.sqrt(conditional / n)
-    assert abs(float(s.a @ s.a) / d - 1.0) < 5 * math.sqrt(2.0 / d)
+    s = glm_teacher_sample(d, n, np.random.default_rng(4), eta0=eta0, gamma0=0.5, noise=0.25)
+    a, z = s.teacher.readout, s.preactivation
+    conditional = eta0**2 * float(a @ a) / d
+    assert abs(np.mean(z**2) / conditional - 1.0) < 5 * math.sqrt(2.0 / n)
+    assert abs(np.mean(z)) < 5 * math.sqrt(conditional / n)
+    assert abs(float(a @ a) / d - 1.0) < 5 * math.sqrt(2.0 / d)
     # Residual of the linear channel: variance gamma0 + noise = 0.75, same tolerance logic.
-    assert abs(np.var(s.y - s.z) / 0.75 - 1.0) < 5 * math.sqrt(2.0 / n)
+    assert abs(np.var(s.y - z) / 0.75 - 1.0) < 5 * math.sqrt(2.0 / n)
 
 
-def test_sign_output():
+def test_glm_sign_output():
     """Labels are +-1 and agree with sign(z) with probability 1 - arccos(sqrt(kappa/rho))/pi,
     rho = kappa + gamma0 + noise (the probit channel, book eq-probit-qhat); the empirical
     frequency over n = 20000 has standard deviation <= 0.5/sqrt(n): checked at 5 sd."""
     n, eta0, gamma0, noise = 20000, 0.9, 0.3, 0.2
-    s = sample_glm(n, 40, np.random.default_rng(5), eta0=eta0, gamma0=gamma0, noise=noise, output="SIGN ")
+    s = glm_teacher_sample(40, n, np.random.default_rng(5), eta0=eta0, gamma0=gamma0, noise=noise, output="SIGN ")
     assert s.output == "sign"
     assert set(np.unique(s.y)) == {-1.0, 1.0}
-    kappa_given_a = eta0**2 * float(s.a @ s.a) / 40  # z | a has this variance
+    a, z = s.teacher.readout, s.preactivation
+    kappa_given_a = eta0**2 * float(a @ a) / 40  # z | a has this variance
     expected = 1.0 - math.acos(math.sqrt(kappa_given_a / (kappa_given_a + gamma0 + noise))) / math.pi
-    assert abs(np.mean(s.y == np.sign(s.z)) - expected) < 5 * 0.5 / math.sqrt(n)
-    noiseless = sample_glm(200, 40, np.random.default_rng(5), output="sign")
-    np.testing.assert_array_equal(noiseless.y, np.where(noiseless.z >= 0, 1.0, -1.0))
+    assert abs(np.mean(s.y == np.sign(z)) - expected) < 5 * 0.5 / math.sqrt(n)
+    noiseless = glm_teacher_sample(40, 200, np.random.default_rng(5), output="sign")
+    np.testing.assert_array_equal(noiseless.y, np.where(noiseless.preactivation >= 0, 1.0, -1.0))
 
 
-def test_callable_output():
-    s = sample_glm(50, 10, np.random.default_rng(6), eta0=1.3, output=np.tanh)
+def test_glm_callable_output():
+    s = glm_teacher_sample(10, 50, np.random.default_rng(6), eta0=1.3, output=np.tanh, n_test=5)
     assert s.output == "tanh"
-    np.testing.assert_array_equal(s.y, np.tanh(s.z))
+    np.testing.assert_array_equal(s.y, np.tanh(s.preactivation))
+    np.testing.assert_array_equal(s.y_test, np.tanh(s.preactivation_test))
     # A deepgep Activation is a callable: its name is recorded, and the gain is applied (a
     # "linear" activation with gain 2 is NOT the linear channel).
-    doubled = sample_glm(50, 10, np.random.default_rng(6), eta0=1.3, output=get_activation("linear", 2.0))
+    doubled = glm_teacher_sample(10, 50, np.random.default_rng(6), eta0=1.3, output=get_activation("linear", 2.0))
     assert doubled.output == "linear"
-    np.testing.assert_allclose(doubled.y, 2.0 * doubled.z, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(doubled.y, 2.0 * doubled.preactivation, rtol=1e-15, atol=0)
 
 
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(n=0, d=5),
-        dict(n=-3, d=5),
-        dict(n=2.5, d=5),
-        dict(n=5, d=0),
-        dict(n=5, d=True),
-        dict(n=5, d=5, eta0=0.0),
-        dict(n=5, d=5, eta0=-1.0),
-        dict(n=5, d=5, eta0=math.inf),
-        dict(n=5, d=5, gamma0=-0.1),
-        dict(n=5, d=5, noise=math.nan),
-        dict(n=5, d=5, noise=-1e-3),
-        dict(n=5, d=5, gamma0=math.inf),
-        dict(n=5, d=5, eta0="big"),
-        dict(n=5, d=5, output="relu"),
-        dict(n=5, d=5, output=3.0),
-        dict(n=5, d=5, output=lambda x: x[:2]),
-        dict(n=5, d=5, output=lambda x: np.full_like(x, np.inf)),
+        dict(n=0, d0=5),
+        dict(n=-3, d0=5),
+        dict(n=2.5, d0=5),
+        dict(n=5, d0=0),
+        dict(n=5, d0=True),
+        dict(n=5, d0=5, n_test=-1),
+        dict(n=5, d0=5, eta0=0.0),
+        dict(n=5, d0=5, eta0=-1.0),
+        dict(n=5, d0=5, eta0=math.inf),
+        dict(n=5, d0=5, gamma0=-0.1),
+        dict(n=5, d0=5, noise=math.nan),
+        dict(n=5, d0=5, noise=-1e-3),
+        dict(n=5, d0=5, gamma0=math.inf),
+        dict(n=5, d0=5, eta0="big"),
+        dict(n=5, d0=5, output="relu"),
+        dict(n=5, d0=5, output=3.0),
+        dict(n=5, d0=5, output=lambda x: x[:2]),
+        dict(n=5, d0=5, output=lambda x: np.full_like(x, np.inf)),
     ],
 )
-def test_sample_bad_inputs(kwargs):
+def test_glm_bad_inputs(kwargs):
     with pytest.raises(ValueError):
-        sample_glm(rng=np.random.default_rng(0), **kwargs)
+        glm_teacher_sample(rng=np.random.default_rng(0), **kwargs)
 
 
-def test_sample_needs_generator():
+def test_glm_needs_generator():
     with pytest.raises(TypeError):
-        sample_glm(5, 5, np.random.RandomState(0))
+        glm_teacher_sample(5, 5, np.random.RandomState(0))
     with pytest.raises(TypeError):
-        sample_glm(5, 5, 0)
+        glm_teacher_sample(5, 5, 0)

@@ -1,6 +1,6 @@
 """Tests of deepgep.support.stats: the estimators and their standard errors (kurtosis, covariance,
 Kolmogorov-Smirnov statistic and critical value, excess kurtosis) on samples with known answers,
-and the log-log slope of a power law; then the error paths.
+Pearson's chi-square z under its null; then the error paths.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from deepgep.support.stats import (
     ks_critical_value,
     ks_statistic,
     kurtosis_estimate,
-    loglog_slope,
     scale_kurtosis_estimate,
 )
 
@@ -56,42 +55,6 @@ def test_excess_kurtosis_closed_forms():
 # --- log-log slopes -------------------------------------------------------------------------------
 
 
-def test_loglog_slope_of_an_exact_power_law():
-    x = np.geomspace(10, 1e4, 12)
-    slope, stderr = loglog_slope(x, 3.0 * x**-0.5)
-    # exact data: only the rounding of log(x) (~1e-16 * 9) enters
-    assert slope == pytest.approx(-0.5, abs=1e-12)
-    assert 0.0 <= stderr < 1e-12
-
-
-def test_loglog_slope_on_noisy_data_covers_the_truth():
-    """Log-normal noise of 10% on 20 points: the fitted slope is within 3 standard errors of
-    the truth, and the standard error is the textbook sqrt(s^2 / sum (log x - mean)^2)."""
-    rng = np.random.default_rng(6)
-    x = np.geomspace(50, 5000, 20)
-    y = 3.0 * x**-0.5 * np.exp(0.1 * rng.standard_normal(x.size))
-    slope, stderr = loglog_slope(x, y)
-    assert abs(slope + 0.5) < 3 * stderr
-    lx, ly = np.log(x), np.log(y)
-    b, a = np.polyfit(lx, ly, 1)
-    residual = ly - (a + b * lx)
-    expected_se = math.sqrt(residual @ residual / (x.size - 2) / np.sum((lx - lx.mean()) ** 2))
-    assert slope == pytest.approx(b, rel=1e-12)
-    assert stderr == pytest.approx(expected_se, rel=1e-10)
-    # 10% noise over two decades: the error is a few hundredths, not zero
-    assert 0.005 < stderr < 0.1
-
-
-@pytest.mark.parametrize("n", [0, 1, 2])
-def test_loglog_slope_needs_three_points(n):
-    x = np.arange(1.0, n + 1.0)
-    with pytest.raises(ValueError):
-        loglog_slope(x, x**2)
-
-
-# --- errors ---------------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     "call, match",
     [
@@ -102,3 +65,23 @@ def test_loglog_slope_needs_three_points(n):
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_pearson_z_has_mean_zero_and_unit_variance_under_the_null():
+    from deepgep.support.stats import pearson_z
+
+    rng = np.random.default_rng(0)
+    p = np.array([0.001, 0.2, 0.5, 0.25, 0.049])
+    zs = np.array([pearson_z(rng.multinomial(500, p), p)[1] for _ in range(4000)])
+    assert abs(zs.mean()) < 4 / math.sqrt(zs.size) and abs(zs.std() - 1) < 0.06
+    assert pearson_z(rng.multinomial(500, p), np.full(5, 0.2))[1] > 10  # a wrong law
+
+
+def test_kolmogorov_mean_against_simulated_ks_statistics():
+    from deepgep.support.stats import KOLMOGOROV_MEAN, kolmogorov_mean
+
+    rng = np.random.default_rng(3)
+    n = 400
+    values = [math.sqrt(n) * ks_statistic(rng.standard_normal(n), stats.norm.cdf) for _ in range(3000)]
+    assert abs(np.mean(values) - kolmogorov_mean(n)) < 4 * np.std(values) / math.sqrt(len(values))
+    assert 0.86 < KOLMOGOROV_MEAN < 0.87 and kolmogorov_mean(n) < KOLMOGOROV_MEAN

@@ -1,5 +1,5 @@
 """Tests of deepgep.theory.deep_linear: the law of the scale s of a deep linear network at
-proportional depth (Chapter 7, book eq-deep-linear-limit).
+proportional depth (Chapter 8, book eq-deep-linear-limit).
 
 The exact law of ln s by Fourier inversion against its closed-form moments, scipy's chi-square
 and sampled chi-squares (the exact Kolmogorov-Smirnov quantile at level 1e-3); the moments of s,

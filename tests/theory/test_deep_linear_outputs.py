@@ -1,5 +1,5 @@
 """Tests of deepgep.theory.deep_linear_outputs: the laws of the outputs of a deep linear network
-at proportional depth (Chapter 7, book eq-deep-linear-limit).
+at proportional depth (Chapter 8, book eq-deep-linear-limit).
 
 One output: the scale-mixture density and CDF against their moments, the NNGP Gaussian at depth
 zero and the Gauss-Hermite proportional limit. Two inputs: the hidden Gram matrix recursion

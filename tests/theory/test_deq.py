@@ -1,6 +1,7 @@
 """Tests of deepgep.theory.deq: the mean squared derivative E phi'(u)^2 (closed forms against
 quadrature) and the kernel fixed point of the deep equilibrium model (identities, closed forms,
-contraction errors, the weight-tied iterates).
+contraction errors, the weight-tied iterates), the Lipschitz constants of the contraction
+hypothesis and the smallest eigenvalue of the fixed point.
 
 The kernel map that the fixed point iterates is tested in tests/theory/test_kernels.py; the
 ``sphere_inputs`` fixture comes from tests/conftest.py.
@@ -17,10 +18,12 @@ from deepgep.theory.activations import get_activation
 from deepgep.theory.deq import (
     ContractionError,
     KernelFixedPointError,
+    activation_lipschitz,
     deq_kernel,
     derivative_second_moment,
     input_kernel,
     lipschitz_constant,
+    min_eigenvalue_scan,
     weight_tied_kernels,
 )
 from deepgep.theory.kernels import erf_kernel, kernel_map
@@ -108,3 +111,19 @@ def test_weight_tied_kernels_are_the_iterates(sphere_inputs):
     assert np.all(seq[0] == 0.0)
     assert np.allclose(seq[1], 0.64 * erf_kernel(S1))  # one layer: the NNGP kernel of Sigma1
     assert np.max(np.abs(seq[-1] - deq_kernel(S1, "erf", 0.8).sigma)) < 1e-11
+
+
+def test_activation_lipschitz_is_the_slope_at_zero():
+    assert activation_lipschitz("tanh") == pytest.approx(1.0, rel=1e-12)
+    assert activation_lipschitz("erf") == pytest.approx(2.0 / math.sqrt(math.pi), rel=1e-12)
+    assert activation_lipschitz("sin") == pytest.approx(1.0, rel=1e-12)
+    with pytest.raises(ValueError, match="supports"):
+        activation_lipschitz("relu")
+
+
+def test_min_eigenvalues_positive_although_sigma1_is_singular(sphere_inputs):
+    S1 = input_kernel(sphere_inputs(12, 5), 1.0)  # 12 inputs in dimension 5: Sigma1 is singular
+    assert abs(np.linalg.eigvalsh(S1)[0]) < 1e-12
+    lam = min_eigenvalue_scan(S1, "erf", [0.0, 0.5, 1.0])
+    assert lam[0] == 0.0 and np.all(lam[1:] > 1e-6) and lam[2] > lam[1]
+    assert lam[1] == np.linalg.eigvalsh(deq_kernel(S1, "erf", 0.5).sigma)[0]

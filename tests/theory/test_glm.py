@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from deepgep.simulate.teachers import GLMSample, sample_glm
+from deepgep.simulate.teachers import TeacherData, glm_teacher_sample
 from deepgep.theory.glm import (
     wishart_statistics,
     expected_linear_mutual_information,
@@ -49,8 +49,8 @@ def dense_covariance(X: np.ndarray, kappa: float, total_noise: float) -> np.ndar
     return total_noise * np.eye(n) + kappa * X @ X.T / d
 
 
-def small_problem(n: int, d: int, seed: int = 0) -> GLMSample:
-    return sample_glm(n, d, np.random.default_rng(seed), eta0=math.sqrt(KAPPA), gamma0=0.1, noise=0.05)
+def small_problem(n: int, d: int, seed: int = 0) -> TeacherData:
+    return glm_teacher_sample(d, n, np.random.default_rng(seed), eta0=math.sqrt(KAPPA), gamma0=0.1, noise=0.05)
 
 
 # --- exact identities of the linear channel -------------------------------------------------------
@@ -202,7 +202,7 @@ def test_posterior_mse_approaches_replica_formula():
     rng = np.random.default_rng(10)
     mses = []
     for _ in range(5):
-        s = sample_glm(int(ALPHA * d), d, rng, eta0=math.sqrt(KAPPA), noise=NOISE_TOTAL)
+        s = glm_teacher_sample(d, int(ALPHA * d), rng, eta0=math.sqrt(KAPPA), noise=NOISE_TOTAL)
         mses.append(linear_posterior(s.X, s.y, KAPPA, NOISE_TOTAL)[1])
     assert abs(np.mean(mses) - one_minus_q) < 1.0 / d
 
@@ -217,13 +217,14 @@ def test_nishimori_identity():
     rng = np.random.default_rng(11)
     diff, diff_wrong, energy, overlap = [], [], [], []
     for _ in range(n_instances):
-        s = sample_glm(n, d, rng, eta0=math.sqrt(KAPPA), gamma0=0.1, noise=NOISE_TOTAL - 0.1)
+        s = glm_teacher_sample(d, n, rng, eta0=math.sqrt(KAPPA), gamma0=0.1, noise=NOISE_TOTAL - 0.1)
+        a = s.teacher.readout
         mean, mse = linear_posterior(s.X, s.y, KAPPA, NOISE_TOTAL)
-        diff.append((s.a - mean) @ mean / d)
-        overlap.append(s.a @ mean / d)
-        energy.append((s.a @ s.a - mean @ mean) / d - mse)
+        diff.append((a - mean) @ mean / d)
+        overlap.append(a @ mean / d)
+        energy.append((a @ a - mean @ mean) / d - mse)
         wrong, _ = linear_posterior(s.X, s.y, KAPPA, NOISE_TOTAL / 5)
-        diff_wrong.append((s.a - wrong) @ wrong / d)
+        diff_wrong.append((a - wrong) @ wrong / d)
 
     def mean_and_se(values):
         v = np.asarray(values)

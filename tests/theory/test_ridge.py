@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepgep.simulate.estimators import classification_error, regression_error, ridge
-from deepgep.simulate.teachers import sample_glm
+from deepgep.simulate.teachers import glm_teacher_sample
 from deepgep.theory.ridge import (
     marchenko_pastur_transform,
     ridge_classification_error,
@@ -65,13 +65,13 @@ def test_theory_against_simulation(alpha, lam):
     n = int(alpha * d)
     reg, cls, ms = [], [], []
     for _ in range(seeds):
-        data = sample_glm(n + n_test, d, rng, eta0=math.sqrt(KAPPA), gamma0=GAMMA0, noise=0.05)
-        w = ridge(data.X[:n], data.y[:n], lam)
-        reg.append(regression_error(data.X[n:], data.y[n:], w))
-        data = sample_glm(n + n_test, d, rng, eta0=math.sqrt(KAPPA), gamma0=GAMMA0, output="sign")
-        w = ridge(data.X[:n], data.y[:n], lam)
-        cls.append(classification_error(data.X[n:], data.y[n:], w))
-        ms.append(w @ data.a / d)
+        data = glm_teacher_sample(d, n, rng, eta0=math.sqrt(KAPPA), gamma0=GAMMA0, noise=0.05, n_test=n_test)
+        w = ridge(data.X, data.y, lam)
+        reg.append(regression_error(data.X_test, data.y_test, w))
+        data = glm_teacher_sample(d, n, rng, eta0=math.sqrt(KAPPA), gamma0=GAMMA0, output="sign", n_test=n_test)
+        w = ridge(data.X, data.y, lam)
+        cls.append(classification_error(data.X_test, data.y_test, w))
+        ms.append(w @ data.teacher.readout / d)
     for values, theory in ((reg, ridge_regression_error(KAPPA, GAMMA0 + 0.05, alpha, lam)),
                            (cls, ridge_classification_error(KAPPA, GAMMA0, alpha, lam))):
         se = np.std(values, ddof=1) / math.sqrt(seeds)

@@ -2,10 +2,21 @@
 network and its Bayes-optimal curves, :mod:`deepgep.cli.model`), ``deepgep results`` (the recorded
 paper-scale tables, :mod:`deepgep.cli.results`).
 
-Data go to stdout, warnings and errors to stderr. Exit status: 0 on success, 2 on bad input
-(one line ``deepgep: error: ...`` on stderr), 3 when the fixed-point iteration does not
-converge, 4 when a result is not finite (a bug: the CLI refuses to print NaN), 1 when
-``deepgep results verify`` finds a recomputed row that differs from its table.
+Data go to stdout, warnings and errors to stderr; every error is one line
+``deepgep: error: ...`` on stderr, never a traceback. Exit status:
+
+* 0 success;
+* 1 a claim does not hold or a wrong theory is not rejected (``deepgep claims``), or a
+  recomputed row differs from its table (``deepgep results verify``);
+* 2 bad input: an unknown name, a malformed or out-of-range number (with the cap or the
+  float64 range it breaks, :mod:`deepgep.cli.limits`), or a results folder that cannot be
+  written (read-only, full disk);
+* 3 the fixed-point iteration did not converge;
+* 4 a result is not finite (a bug: the CLI refuses to print NaN);
+* 5 the results are damaged: a recorded table or its metadata is missing, unreadable,
+  incomplete or altered (the line names the table and what to run);
+* 6 a task of ``deepgep run`` raised (its error row is kept and retried by the next run);
+* 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 
@@ -21,10 +32,13 @@ from deepgep.cli.model import (BAYES_EPILOG, EQUIVALENT_EPILOG, RECORD_KEYS, add
                                parse_alpha_grid, run_bayes, run_equivalent)
 from deepgep.cli.claims import add_claims_parser
 from deepgep.cli.results import add_results_parser
-from deepgep.cli.output import (EXIT_NON_FINITE, EXIT_NOT_CONVERGED, EXIT_OK, EXIT_USAGE, PROG,
-                                NonFiniteResultError, print_error)
+from deepgep.cli.run import add_run_parser
+from deepgep.cli.output import (EXIT_DAMAGED, EXIT_INTERRUPTED, EXIT_NON_FINITE, EXIT_NOT_CONVERGED, EXIT_OK,
+                                EXIT_USAGE, PROG, NonFiniteResultError, print_error)
+from deepgep.support.sweeps import TableDamagedError
 from deepgep.theory.channels import known_channels
 from deepgep.theory.state_evolution import ConvergenceError
+from deepgep.version import VERSION
 
 __all__ = ["EXIT_OK", "EXIT_USAGE", "EXIT_NOT_CONVERGED", "EXIT_NON_FINITE", "RECORD_KEYS",
            "parse_alpha_grid", "build_parser", "main"]
@@ -43,12 +57,15 @@ examples:
   {PROG} equivalent --activation tanh --gain 2 --depth 2
   {PROG} bayes --activation tanh --gain 2 --depth 2 --channel sign --alpha 0.1:7:50 --format csv
 
+  {PROG} run --chapter 8 --preset fast --set width=8   # a chapter at your parameters
   {PROG} results list --format json     # the recorded paper-scale tables
   {PROG} results verify --chapter 4 --sample 3
 
 Run '{PROG} COMMAND --help' for the options of a command.
-exit status: 0 success, 2 bad input, 3 state evolution did not converge,
-4 non-finite result (a bug; nothing is printed on stdout)."""
+exit status: 0 success, 1 a claim does not hold (or a verified row differs),
+2 bad input, 3 state evolution did not converge, 4 non-finite result (a bug;
+nothing is printed on stdout), 5 damaged results, 6 a task of a sweep failed,
+130 interrupted."""
 
 
 def _wrap(text: str) -> str:
@@ -64,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=_wrap("Deep Gaussian equivalence (Camilli, Tieplova, Bergamin, Barbier 2025): "
                     "the GLM equivalent to a deep random network, and its Bayes-optimal "
                     "errors and mutual information."))
+    parser.add_argument("--version", action="version", version=f"{PROG} {VERSION}",
+                        help="print the program's name and version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     eq = sub.add_parser(
@@ -118,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     eq.set_defaults(run=run_equivalent)
     bayes.set_defaults(run=run_bayes)
+    add_run_parser(sub, fmt)
     add_results_parser(sub, fmt)
     add_claims_parser(sub, fmt)
     return parser
@@ -125,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (``sys.argv[1:]`` when ``None``); return the exit
-    status. Bad input and non-convergence are reported in one line on stderr."""
+    status (see the module docstring). Every error is reported in one line on stderr."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -140,12 +160,22 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteResultError as exc:
         print_error(f"internal error, please report: {exc}")
         return EXIT_NON_FINITE
+    except TableDamagedError as exc:  # before ValueError: it is a SweepError, a ValueError
+        print_error(f"damaged results: {exc}")
+        return EXIT_DAMAGED
     except ValueError as exc:
         print_error(exc)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. piped into head: stop quietly
         _silence_stdout()
         return EXIT_OK
+    except OSError as exc:  # a file that cannot be read or written, outside the sweeps' own checks
+        where = f" {exc.filename}" if exc.filename else ""
+        print_error(f"cannot use{where}: {(exc.strerror or str(exc)).lower()}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        return EXIT_INTERRUPTED
 
 
 def _silence_stdout() -> None:

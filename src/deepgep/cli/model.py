@@ -19,6 +19,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from deepgep.cli.limits import (check_alpha_count, check_coefficients, check_depth, check_max_iter,
+                                check_network_scales, check_state_evolution_scales)
 from deepgep.cli.output import (EXIT_OK, PROG, TABLE_DIGITS, aligned, emit, key_values, python_scalar, require_finite,
                                 text, warn)
 from deepgep.support.validation import check_alpha
@@ -74,6 +76,7 @@ def parse_alpha_grid(text: str) -> list[float]:
             raise ValueError(f"--alpha {text!r}: count {parts[2]!r} is not an integer") from None
         if count < 1:
             raise ValueError(f"--alpha {text!r}: count must be at least 1, got {count}")
+        check_alpha_count(count, f"--alpha {text!r}")
         for value in (start, stop):
             _check_alpha_value(value, text)
         if stop < start:
@@ -90,6 +93,7 @@ def parse_alpha_grid(text: str) -> list[float]:
         fields = [p.strip() for p in spec.split(",")]
         if not fields or any(f == "" for f in fields):
             raise ValueError(f"--alpha {text!r}: empty entry in the comma list")
+        check_alpha_count(len(fields), f"--alpha {text[:40]!r}...")
         grid = [_parse_float(f, f"--alpha {text!r}") for f in fields]
     for value in grid:
         _check_alpha_value(value, text)
@@ -124,19 +128,14 @@ def parse_widths(text: str, depth: int) -> list[int]:
     return widths
 
 
-def _check_depth(depth: int) -> int:
-    if depth < 0:
-        raise ValueError(f"--depth must be a non-negative integer, got {depth}")
-    return depth
-
-
 def equivalent_model(args: argparse.Namespace) -> dict[str, Any]:
     """Layer coefficients and equivalent GLM as plain Python values (floats, lists, bools).
 
     ``--depth 0`` is the plain GLM: ``eta0 = rho``, ``gamma0 = eps``, no layer (the activation
     and gain are ignored and reported as ``None``).
     """
-    depth = _check_depth(args.depth)
+    depth = check_depth(args.depth)
+    check_network_scales(args.activation, args.gain, depth, args.rho, args.eps)
     if depth == 0:
         rho, eps = check_readout(args.rho, args.eps)
         if args.activation is not None or args.gain is not None:
@@ -162,6 +161,7 @@ def equivalent_model(args: argparse.Namespace) -> dict[str, Any]:
     gain = 1.0 if args.gain is None else args.gain
     coefficients = layer_coefficients(name, depth, gain)
     glm = equivalent_glm(coefficients, args.rho, args.eps)
+    check_coefficients(glm.eta, glm.kappa, glm.gamma0)
     act = coefficients.activation
     return {
         "activation": act.name,
@@ -194,7 +194,7 @@ def _activation_issue(model: dict[str, Any]) -> str | None:
 
 
 def run_equivalent(args: argparse.Namespace) -> int:
-    depth = _check_depth(args.depth)
+    depth = check_depth(args.depth)
     widths = parse_widths(args.widths, depth) if args.widths is not None else None
     model = equivalent_model(args)
     issue = _activation_issue(model)
@@ -233,8 +233,7 @@ def _check_solver_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--damping must be in [0, 1), got {args.damping!r}")
     if not (math.isfinite(args.tol) and args.tol > 0.0):
         raise ValueError(f"--tol must be positive and finite, got {args.tol!r}")
-    if args.max_iter < 1:
-        raise ValueError(f"--max-iter must be at least 1, got {args.max_iter}")
+    check_max_iter(args.max_iter)
     if not math.isfinite(args.noise) or args.noise < 0.0:
         raise ValueError(f"--noise must be a finite non-negative variance, got {args.noise!r}")
 
@@ -246,11 +245,12 @@ def _check_channel_name(name: str) -> None:
 
 def run_bayes(args: argparse.Namespace) -> int:
     # Cheap checks first, so that bad input fails before any quadrature.
-    _check_depth(args.depth)
+    check_depth(args.depth)
     _check_solver_options(args)
     _check_channel_name(args.channel)
     alphas = parse_alpha_grid(args.alpha)
     model = equivalent_model(args)
+    check_state_evolution_scales(model["kappa"], model["gamma0"], args.noise, alphas)
     channel = make_channel(args.channel, gamma0=model["gamma0"], noise=args.noise)
 
     issues = []

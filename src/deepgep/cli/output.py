@@ -8,7 +8,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["PROG", "EXIT_OK", "EXIT_USAGE", "EXIT_NOT_CONVERGED", "EXIT_NON_FINITE", "TABLE_DIGITS", "NonFiniteResultError", "print_error", "warn", "require_finite",
+__all__ = ["PROG", "EXIT_OK", "EXIT_USAGE", "EXIT_NOT_CONVERGED", "EXIT_NON_FINITE", "EXIT_DAMAGED",
+           "EXIT_INTERRUPTED", "TABLE_DIGITS", "NonFiniteResultError", "print_error", "warn", "require_finite",
            "text", "aligned", "key_values", "emit", "python_scalar"]
 
 PROG = "deepgep"
@@ -18,6 +19,11 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_NOT_CONVERGED = 3
 EXIT_NON_FINITE = 4
+#: The results are damaged: a recorded table or its metadata is missing, unreadable,
+#: incomplete or altered (:class:`deepgep.support.sweeps.TableDamagedError`).
+EXIT_DAMAGED = 5
+#: Interrupted (Ctrl-C or SIGTERM): 128 + SIGINT, the shell's convention.
+EXIT_INTERRUPTED = 130
 #: Significant digits of floats in ``--format table`` (json and csv print full precision).
 TABLE_DIGITS = 8
 

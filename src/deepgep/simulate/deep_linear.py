@@ -1,4 +1,4 @@
-"""Sampled deep linear networks (Chapter 7): the outputs of actual Gaussian matrices multiplied
+"""Sampled deep linear networks (Chapter 8): the outputs of actual Gaussian matrices multiplied
 together, to check the exact laws of :mod:`deepgep.theory.deep_linear` (book
 eq-deep-linear-exact).
 

@@ -2,6 +2,13 @@
 weights, the fixed point ``h* = phi(W h* + U x)`` by plain iteration or Anderson acceleration,
 for a batch of networks and inputs at once, and their empirical kernels. The infinite-width
 theory is :mod:`deepgep.theory.deq`.
+
+The contraction hypothesis of thm-deq-gp: the map ``h -> phi(W h + U x)`` is a contraction of
+``R^n`` with factor ``q = Lip(phi) ||W||_op`` when ``q < 1`` (:func:`contraction_factor`), and
+``||W||_op -> 2 sigma_w`` (Bai-Yin), so ``2 sigma_w Lip(phi) < 1`` puts a draw inside it with
+probability tending to 1. The diagnostics :func:`forward_convergence`, :func:`contraction_scan`
+and :func:`failure_fractions` measure the forward iteration against the local rate ``sqrt(ell)``
+and count the draws outside the hypothesis or not converged (never dropped silently).
 """
 
 from __future__ import annotations
@@ -11,13 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scipy.sparse.linalg import svds
+
 from deepgep.support.validation import check_count, check_design, check_real
 from deepgep.theory.activations import Activation, builtin_activation
+from deepgep.theory.deq import ContractionError, activation_lipschitz, deq_kernel, input_kernel
 
 __all__ = ["FORWARD_TOLERANCE", "FORWARD_MAX_ITER", "ANDERSON_MEMORY", "BATCH_ENTRIES",
            "DEQConvergenceError", "sample_weights", "DEQSolution", "deq_forward",
            "weight_tied_forward", "weight_tied_states", "empirical_kernel", "relative_error",
-           "network_batches"]
+           "network_batches", "DENSE_NORM_WIDTH", "NORM_TOLERANCE", "contraction_factor", "tail_rate",
+           "forward_convergence", "contraction_scan", "failure_fractions"]
 
 #: Default tolerance of the finite-width forward solver (max-norm of ``phi(W h + U x) - h``).
 FORWARD_TOLERANCE = 1e-10
@@ -29,6 +40,9 @@ ANDERSON_MEMORY = 5
 #: Largest float64 batch (entries of the stacked ``W``) built at once by the samplers: 2^22
 #: doubles = 32 MiB, so that the experiments stay modest on a small machine.
 BATCH_ENTRIES = 2**22
+#: Above this width ``||W||_op`` is computed by Lanczos (relative tolerance ``NORM_TOLERANCE``):
+#: a full SVD costs ``n^3``.
+DENSE_NORM_WIDTH, NORM_TOLERANCE = 256, 1e-10
 
 
 class DEQConvergenceError(RuntimeError):
@@ -253,3 +267,73 @@ def network_batches(total: int, n: int) -> list[int]:
     :data:`BATCH_ENTRIES` weights)."""
     size = max(1, BATCH_ENTRIES // (n * n))
     return [min(size, total - start) for start in range(0, total, size)]
+
+
+def contraction_factor(W: np.ndarray, activation: str | Activation) -> np.ndarray | float:
+    """``q = Lip(phi) ||W||_op`` of each network (leading axes of ``W``): the DEQ map is a
+    contraction of ``R^n`` with factor ``q`` when ``q < 1`` (module docstring; ``Lip(phi)`` from
+    :func:`deepgep.theory.deq.activation_lipschitz`)."""
+    lip = activation_lipschitz(activation)
+    W = np.asarray(W, dtype=float)
+    if W.shape[-1] <= DENSE_NORM_WIDTH:
+        q = lip * np.linalg.norm(W, ord=2, axis=(-2, -1))
+    else:  # the largest singular value by Lanczos
+        q = lip * np.array([svds(w, k=1, v0=np.ones(w.shape[1]), tol=NORM_TOLERANCE, return_singular_vectors=False)[0]
+                            for w in W.reshape(-1, *W.shape[-2:])]).reshape(W.shape[:-2])
+    return float(q) if np.ndim(q) == 0 else q
+
+
+def tail_rate(residuals: np.ndarray) -> float:
+    """The geometric rate of a residual trace over its second half."""
+    r = np.asarray(residuals, dtype=float)
+    half = r.size // 2
+    return float((r[-1] / r[half]) ** (1.0 / (r.size - 1 - half)))
+
+
+def forward_convergence(X: np.ndarray, activation: str, sigma_w: float, sigma_u: float, width: int,
+                        rng: np.random.Generator, tol: float = FORWARD_TOLERANCE) -> dict[str, object]:
+    """Residual traces of plain iteration and Anderson acceleration on one width-``width`` DEQ
+    (same weights), the geometric rate of the plain iteration over its second half
+    (:func:`tail_rate`), its prediction ``sqrt(ell)`` (book eq-deq-rate) and the largest gap
+    between the two solutions."""
+    X = check_design(X)
+    W, U = sample_weights(width, X.shape[1], sigma_w, sigma_u, rng)
+    plain = deq_forward(W, U, X, activation, method="iteration", tol=tol)
+    anderson = deq_forward(W, U, X, activation, method="anderson", tol=tol)
+    ell = deq_kernel(input_kernel(X, sigma_u), activation, sigma_w).lipschitz
+    return {"plain": plain, "anderson": anderson, "rate": tail_rate(plain.residuals),
+            "predicted_rate": math.sqrt(ell), "gap": float(np.max(np.abs(plain.h - anderson.h)))}
+
+
+def contraction_scan(X: np.ndarray, activation: str, sigma_ws, sigma_u: float, width: int,
+                     rng: np.random.Generator, max_iter: int = FORWARD_MAX_ITER) -> dict[str, np.ndarray]:
+    """For each ``sigma_w``: ``ell`` (also when :func:`~deepgep.theory.deq.deq_kernel` raises
+    :class:`~deepgep.theory.deq.ContractionError`), whether one width-``width`` DEQ on ``X``
+    converges by plain iteration within ``max_iter`` steps, and its geometric rate over the
+    second half of the iterations (``nan`` if it did not converge)."""
+    X = check_design(X)
+    ells, converged, rates = [], [], []
+    for sw in sigma_ws:
+        try:
+            ells.append(deq_kernel(input_kernel(X, sigma_u), activation, float(sw)).lipschitz)
+        except ContractionError as err:
+            ells.append(err.lipschitz)
+        W, U = sample_weights(width, X.shape[1], float(sw), sigma_u, rng)
+        sol = deq_forward(W, U, X, activation, max_iter=max_iter, allow_failures=True)
+        converged.append(bool(sol.converged))
+        rates.append(tail_rate(sol.residuals) if converged[-1] else math.nan)
+    return {"sigma_w": np.asarray(sigma_ws, dtype=float), "lipschitz": np.array(ells),
+            "converged": np.array(converged), "rate": np.array(rates)}
+
+
+def failure_fractions(x: np.ndarray, activation: str, sigma_w: float, sigma_u: float, width: int, networks: int,
+                      rng: np.random.Generator, max_iter: int = FORWARD_MAX_ITER) -> dict[str, float]:
+    """Out of ``networks`` width-``width`` DEQs on the input ``x``: the fractions of draws with
+    ``q >= 1`` (outside the contraction hypothesis), of draws whose iteration does not converge
+    within ``max_iter`` steps, and of those with ``q < 1`` (converging, but too slowly)."""
+    x = np.asarray(x, dtype=float).ravel()
+    W, U = sample_weights(width, x.size, sigma_w, sigma_u, rng, networks)
+    sol = deq_forward(W, U, np.atleast_2d(x), activation, max_iter=max_iter, allow_failures=True)
+    ok, q = np.asarray(sol.converged, dtype=bool), contraction_factor(W, activation)
+    return {"q >= 1": float(np.mean(q >= 1)), "not converged": float(np.mean(~ok)),
+            "not converged, q < 1": float(np.mean(~ok & (q < 1)))}

@@ -151,7 +151,7 @@ def regression_error(X, y, w) -> float:
 
 def classification_error(X, y, w) -> float:
     """Fraction of ``sign(X w/sqrt(d)) != y``, labels ``y`` in ``{-1, +1}``; ``sign(0) = +1``
-    (the convention of the sign channel of :func:`deepgep.simulate.teachers.sample_glm`)."""
+    (the convention of the sign channel of :func:`deepgep.simulate.teachers.glm_teacher_sample`)."""
     X = check_design(X)
     y = check_vector("y", y, X.shape[0], "one label per row")
     if not np.all(np.abs(y) == 1.0):

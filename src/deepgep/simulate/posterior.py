@@ -1,4 +1,4 @@
-"""The Bayes posterior of the deep network over ALL its weights (Chapters 5 and 6): the prior,
+"""The Bayes posterior of the deep network over ALL its weights (Chapters 5 and 7): the prior,
 the log-posterior and its gradient, and the draws.
 
 The model is the teacher of :mod:`deepgep.simulate.teachers` (Camilli et al. 2025, section 2;

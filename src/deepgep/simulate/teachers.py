@@ -29,31 +29,11 @@ from deepgep.theory.activations import Activation
 from deepgep.theory.layers import check_readout
 
 __all__ = ["OUTPUTS", "DeepTeacher", "sample_teacher", "teacher_preactivation", "noisy_labels", "label",
-           "GLMTeacher", "TeacherData", "deep_teacher_sample", "GLMSample", "sample_glm",
-           "glm_teacher_sample"]
+           "GLMTeacher", "TeacherData", "deep_teacher_sample", "glm_teacher_sample"]
 
 #: Output channels known by name (the conventions of the module docstring and of
 #: :func:`deepgep.theory.channels.make_channel`).
 OUTPUTS = ("linear", "sign")
-
-
-class _Sizes:
-    """``n``, ``d`` and ``alpha = n / d`` of a data set whose inputs ``X`` are ``n x d``."""
-
-    X: np.ndarray
-
-    @property
-    def n(self) -> int:
-        return self.X.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.X.shape[1]
-
-    @property
-    def alpha(self) -> float:
-        """Sample ratio ``n / d``."""
-        return self.n / self.d
 
 
 def _check_output(output: str) -> str:
@@ -177,7 +157,7 @@ def label(
       sign: a probit channel of total noise ``eps + noise``); ``sign(0) = +1``.
 
     ``rng`` is consumed in a fixed order whatever the output: ``xi`` (``n`` normals), then
-    ``xi'`` (``n``), as in ``sample_glm``; the teacher's weights are not touched.
+    ``xi'`` (``n``), as in :func:`glm_teacher_sample`; the teacher's weights are not touched.
 
     Raises ``TypeError`` if ``rng`` is not a ``numpy.random.Generator`` and ``ValueError`` on an
     unknown output, ``noise < 0`` or non-finite, or ``X0`` of the wrong shape.
@@ -197,9 +177,14 @@ class GLMTeacher:
     eta0: float
     gamma0: float
 
+    @property
+    def kappa(self) -> float:
+        """``eta0**2``: the variance of each noiseless pre-activation ``z_mu`` given ``|a|^2 = d0``."""
+        return self.eta0**2
+
 
 @dataclass(frozen=True, eq=False)
-class TeacherData(_Sizes):
+class TeacherData:
     """A training set and a test set drawn from ONE teacher.
 
     ``X`` (``n x d0``), ``y`` (``n``); ``X_test`` (``n_test x d0``), ``y_test`` (``n_test``; the
@@ -218,6 +203,19 @@ class TeacherData(_Sizes):
     teacher: DeepTeacher | GLMTeacher
     output: str
     noise: float
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def alpha(self) -> float:
+        """Sample ratio ``n / d``."""
+        return self.n / self.d
 
     @property
     def n_test(self) -> int:
@@ -265,137 +263,66 @@ def deep_teacher_sample(
     return TeacherData(X, y, X_test, y_test, s, s_test, teacher, key, noise)
 
 
-@dataclass(frozen=True, eq=False)
-class GLMSample(_Sizes):
-    """One draw of the GLM ``Y = f(eta0 X a / sqrt(d) + sqrt(gamma0) xi) + sqrt(noise) xi'``.
-
-    Attributes
-    ----------
-    X:
-        Inputs, ``n x d``, i.i.d. ``N(0, 1)`` (rows = samples).
-    y:
-        Labels, shape ``(n,)``.
-    a:
-        Teacher, shape ``(d,)``, i.i.d. ``N(0, 1)``.
-    z:
-        Noiseless pre-activation ``eta0 X a / sqrt(d)``, shape ``(n,)``, variance ``kappa``.
-    eta0, gamma0, noise:
-        The parameters ``eta0``, ``gamma0`` and ``Delta`` of the model.
-    output:
-        ``"linear"``, ``"sign"`` or the name of the user's callable.
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    a: np.ndarray
-    z: np.ndarray
-    eta0: float
-    gamma0: float
-    noise: float
-    output: str
-
-
-    @property
-    def kappa(self) -> float:
-        """Variance ``eta0**2`` of each pre-activation ``z_mu``."""
-        return self.eta0**2
-
-    @property
-    def total_noise(self) -> float:
-        """``gamma0 + Delta``, the noise variance of the equivalent linear (or probit) channel."""
-        return self.gamma0 + self.noise
-
-
 def _output_name(output: Callable[[np.ndarray], np.ndarray]) -> str:
     name = getattr(output, "name", None)  # a deepgep Activation
     return name if isinstance(name, str) else getattr(output, "__name__", "user")
 
 
-def sample_glm(
+def glm_teacher_sample(
+    d0: int,
     n: int,
-    d: int,
     rng: np.random.Generator,
     *,
     eta0: float = 1.0,
     gamma0: float = 0.0,
     noise: float = 0.0,
     output: str | Callable[[np.ndarray], np.ndarray] = "linear",
-) -> GLMSample:
-    """Draw ``(X, Y)`` from the equivalent GLM (book eq-equivalent-glm), with its teacher.
+    n_test: int = 0,
+) -> TeacherData:
+    """The equivalent GLM teacher (book eq-equivalent-glm) with ``n`` training and ``n_test``
+    test samples: the one sampler of the GLM's data.
 
-    With ``u = z + sqrt(gamma0) xi`` and ``z = eta0 X a / sqrt(d)``:
+    With ``z = eta0 X a / sqrt(d0)`` and ``u = z + sqrt(gamma0) xi``:
 
     * ``output="linear"``: ``Y = u + sqrt(noise) xi'``, equal in law to
       ``z + sqrt(gamma0 + noise) xi``;
     * ``output="sign"``: ``Y = sign(u + sqrt(noise) xi')``, equal in law to
       ``sign(z + sqrt(gamma0 + noise) xi)`` (the probit channel of book eq-probit-qhat, noise
       inside the sign); ``sign(0)`` is taken as ``+1`` (a probability-zero event);
-    * ``output=f`` a vectorised callable: ``Y = f(u) + sqrt(noise) xi'``.
+    * ``output=f`` a vectorised callable: ``Y = f(u) + sqrt(noise) xi'`` (its ``name``, or its
+      ``__name__``, is the data's ``output``).
 
-    The generator is consumed in a fixed order, whatever the output and parameters:
-    ``a`` (``d`` normals), then ``X`` (``n x d``, row-major), then ``xi`` (``n``), then ``xi'``
-    (``n``). So one seed gives the same teacher and inputs for every channel, and
-    ``output="linear"`` reproduces ``output=lambda x: x`` exactly.
+    The generator is consumed in a fixed order, whatever the output and parameters: ``a``
+    (``d0`` normals), then ``X`` (``(n + n_test) x d0``, row-major), then ``xi`` (``n +
+    n_test``), then ``xi'`` (``n + n_test``); the first ``n`` rows are the training set, the rest
+    the test set, all labelled by the same ``a``. So one seed gives the same teacher and inputs
+    for every channel, ``output="linear"`` reproduces ``output=lambda x: x`` exactly, and ``a``
+    and the training inputs do not depend on ``n_test`` (the training labels' noises do: ``xi``
+    has ``n + n_test`` entries before ``xi'``). :func:`deep_teacher_sample`, whose teacher is
+    drawn once and then labels any inputs, draws its test set after its training set instead.
+    The GLM's parameters for a deep teacher are :func:`deepgep.theory.layers.equivalent_parameters`.
 
-    Raises
-    ------
-    TypeError
-        ``rng`` is not a ``numpy.random.Generator``.
-    ValueError
-        ``n`` or ``d`` not a positive integer; ``eta0 <= 0``; ``gamma0 < 0`` or ``noise < 0``;
-        any parameter non-finite; an unknown output name; a callable that does not return
-        finite values of its input's shape.
+    Raises ``TypeError`` if ``rng`` is not a ``numpy.random.Generator``, and ``ValueError`` for
+    ``n`` or ``d0`` not a positive integer, ``n_test`` negative, ``eta0 <= 0``, ``gamma0 < 0`` or
+    ``noise < 0``, a parameter that is not finite, an unknown output name, or a callable that
+    does not return finite values of its input's shape.
     """
+    d0 = check_count("d0", d0)
     n = check_count("n", n)
-    d = check_count("d", d)
+    n_test = check_count("n_test", n_test, 0)
     eta0 = check_real("eta0", eta0, positive=True)
     gamma0 = check_real("gamma0", gamma0)
     noise = check_real("noise", noise)
-    named = isinstance(output, str)
-    if named:
-        name = output.strip().lower()
-        if name not in OUTPUTS:
-            raise ValueError(f"unknown output {output!r}; known: {', '.join(OUTPUTS)} (or a callable)")
+    if isinstance(output, str):
+        channel = name = _check_output(output)
     elif callable(output):
-        name = _output_name(output)
+        channel, name = output, _output_name(output)
     else:
         raise ValueError(f"output must be one of {', '.join(OUTPUTS)} or a callable, got {output!r}")
     rng = check_generator(rng)
 
-    a = rng.standard_normal(d)
-    X = rng.standard_normal((n, d))
-    z = (eta0 / math.sqrt(d)) * (X @ a)
-    y = noisy_labels(z, gamma0, rng, name if named else output, noise)
-    return GLMSample(X=X, y=y, a=a, z=z, eta0=eta0, gamma0=gamma0, noise=noise, output=name)
-
-
-def glm_teacher_sample(
-    d: int,
-    n: int,
-    rng: np.random.Generator,
-    *,
-    eta0: float,
-    gamma0: float,
-    output: str = "linear",
-    noise: float = 0.0,
-    n_test: int = 0,
-) -> TeacherData:
-    """The equivalent GLM teacher (:func:`sample_glm`) with a test set.
-
-    :func:`sample_glm` draws its own teacher ``a`` and cannot reuse one, so ONE call
-    draws ``n + n_test`` samples and they are split: the first ``n`` rows are the training set,
-    the rest the test set, all labelled by the same ``a``. Consequences of the generator order of
-    ``sample_glm`` (``a``, ``X`` row-major, ``xi``, ``xi'``): for a given seed, ``a`` and the
-    training inputs do not depend on ``n_test``, but the training labels' noises do (``xi`` has
-    ``n + n_test`` entries before ``xi'``); with ``n_test = 0`` the result is exactly
-    ``sample_glm(n, d, ...)``. The GLM's parameters for a deep teacher are
-    ``equivalent_glm(layer_coefficients(...), rho, eps)``'s ``eta0``, ``gamma0``.
-    """
-    key = _check_output(output)
-    n = check_count("n", n, 1)
-    n_test = check_count("n_test", n_test, 0)
-    data = sample_glm(n + n_test, d, check_generator(rng), eta0=eta0, gamma0=gamma0, noise=noise, output=key)
-    teacher = GLMTeacher(data.a, data.eta0, data.gamma0)
-    return TeacherData(
-        data.X[:n], data.y[:n], data.X[n:], data.y[n:], data.z[:n], data.z[n:], teacher, key, data.noise
-    )
+    a = rng.standard_normal(d0)
+    X = rng.standard_normal((n + n_test, d0))
+    z = (eta0 / math.sqrt(d0)) * (X @ a)
+    y = noisy_labels(z, gamma0, rng, channel, noise)
+    return TeacherData(X[:n], y[:n], X[n:], y[n:], z[:n], z[n:], GLMTeacher(a, eta0, gamma0), name, noise)

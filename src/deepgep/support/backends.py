@@ -1,6 +1,6 @@
 """Optional numerical back ends, imported only by the code that needs them.
 
-JAX is slow to import (about a second) and is used only to sample posteriors (Chapters 5 and 6),
+JAX is slow to import (about a second) and is used only to sample posteriors (Chapters 5 and 7),
 so ``import deepgep`` does not start it; :func:`jax_float64` imports it on first use with
 float64 enabled (JAX defaults to float32; the book computes in float64 throughout).
 """

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnchoredText
@@ -96,9 +97,9 @@ def finite_size_figure(panels: Sequence[dict], ncols: int = 2) -> Figure:
     """Deviations of simulations from asymptotic theory against the input width ``d0`` (log
     axis; the deviation itself on a linear axis, since it may change sign), one panel per
     entry of ``panels`` (``ncols`` per row): ``title`` and ``series``, each series a record of
-    :func:`deepgep.chapters.ch4_bayes_optimal_generalisation.finite_size_deviations` with a
-    ``label``, a ``method`` (its style) and optionally a ``style`` override, drawn with its fit
-    ``limit + slope / d0``."""
+    per-width deviations (``d0``, ``mean``, ``se``) with their fit ``limit + slope / d0``
+    (:func:`deepgep.support.fits.fit_inverse`), a ``label``, a ``method`` (its style) and
+    optionally a ``style`` override."""
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 3.6 * nrows), squeeze=False)
     for ax in axes.ravel()[len(panels):]:
@@ -124,8 +125,8 @@ def finite_size_figure(panels: Sequence[dict], ncols: int = 2) -> Figure:
 
 
 def escape_figure(scan: dict[str, np.ndarray]) -> Figure:
-    """Test errors of ridge and the trained network of :func:`deepgep.chapters.ch4_bayes_optimal_generalisation.escape_scan`
-    against ``n / d0`` (left) and ``n / d0^2`` (right), one colour per ``d0``; the GLM plateau."""
+    """Test errors of ridge and the trained network of Chapter 4's escape sweep
+    (:func:`deepgep.chapters.ch4_bayes_optimal_generalisation.escape_arrays`) against ``n / d0`` (left) and ``n / d0^2`` (right), one colour per ``d0``; the GLM plateau."""
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), sharey=True)
     for i, d0 in enumerate(scan["d0"]):
         for ax, x in zip(axes, (scan["n"][i] / d0, scan["ratio"])):
@@ -276,8 +277,8 @@ def panels_figure(panels: Sequence[dict], ncols: int | None = None, size: tuple[
 
 def layer_width_figure(rec: dict[str, np.ndarray], fields: Sequence[tuple[str, str, str]],
                        guides: dict[str, tuple[float, str]] | None = None) -> Figure:
-    """One panel per ``(field, ylabel, title)`` of a :func:`deepgep.chapters.ch1_gaussian_equivalence.layer_width_scan`
-    record, one curve per layer (mean +- standard error over seeds, log-log); ``guides[field]``
+    """One panel per ``(field, ylabel, title)`` of Chapter 1's width arrays
+    (:func:`deepgep.chapters.ch1_gaussian_equivalence.width_arrays`), one curve per layer (mean +- standard error over seeds, log-log); ``guides[field]``
     = ``(slope, label)``: a power law ``d^slope`` through the layers' first points."""
     guides, depth, panels = guides or {}, rec[fields[0][0]].shape[2], []
     colours = series_colours(depth)
@@ -314,7 +315,7 @@ def spectra_figure(spectra: dict[str, list[np.ndarray]], labels: dict[str, str],
 
 
 def sample_size_figure(records: dict[int, dict[str, np.ndarray]], bounds: dict[int, dict[str, np.ndarray]]) -> Figure:
-    """Records of :func:`deepgep.chapters.ch1_gaussian_equivalence.sample_size_scan` keyed by width ``d``
+    """Chapter 1's sample-size arrays (:func:`deepgep.chapters.ch1_gaussian_equivalence.sample_size_arrays`) keyed by width ``d``
     (one colour each). Left: the two relative distances and the shape of the theorem's bound
     (``bounds[d]``, dense: :func:`deepgep.chapters.ch1_gaussian_equivalence.bound_shape_curve`)
     against ``n / d^{3/2}``. Right: the off-diagonal nonlinear kernel over ``eps_1`` against ``n / d^2``."""
@@ -339,24 +340,29 @@ def sample_size_figure(records: dict[int, dict[str, np.ndarray]], bounds: dict[i
              title="off-diagonal nonlinear kernel")], size=(5.2, 3.8), legend="shared", legend_columns=3)
 
 
-def posterior_figure(summary: dict[str, np.ndarray], fits: dict, depths: Sequence[int],
+def posterior_figure(summary: pd.DataFrame | Mapping[str, np.ndarray], fits: dict, depths: Sequence[int],
                      alphas: Sequence[float]) -> Figure:
     """Chapter 5: per depth ``L`` (marker) and ``alpha`` (colour), against the input width ``d0``:
     the posterior-mean error minus the GLM's Bayes error (left, with standard errors) and the
-    paired gap ridge - posterior with its fit ``limit + c / d0`` (right)."""
+    paired gap ridge - posterior with its fit ``limit + slope / d0`` (right). ``summary`` has one
+    row per ``(depth, d0, alpha)`` (a DataFrame or a dict of arrays: columns ``depth``, ``d0``,
+    ``alpha``, ``posterior_error``, ``posterior_error_se``, ``glm_error``, ``gap``, ``gap_se``);
+    ``fits[depth, alpha]`` is a :class:`deepgep.support.fits.Fit` of the form ``limit + slope/d0``."""
+    col = {k: np.asarray(summary[k]) for k in ("depth", "d0", "alpha", "posterior_error", "posterior_error_se",
+                                               "glm_error", "gap", "gap_se")}
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.2))
     for j, alpha in enumerate(alphas):
         for k, depth in enumerate(depths):
-            sel = (summary["depth"] == depth) & np.isclose(summary["alpha"], alpha)
-            d0 = summary["d0"][sel] * (1.0 + 0.015 * (2 * k - 1))
+            sel = (col["depth"] == depth) & np.isclose(col["alpha"], alpha)
+            d0 = col["d0"][sel] * (1.0 + 0.015 * (2 * k - 1))
             style = dict(color=f"C{j}", marker="os^v"[k % 4], ms=5, capsize=3,
                          mfc="none" if k else None, label=rf"$L = {depth}$, $\alpha = {alpha:g}$")
-            axes[0].errorbar(d0, summary["posterior_error"][sel] - summary["glm_error"][sel],
-                             summary["posterior_error_se"][sel], ls="-", lw=0.8, **style)
-            axes[1].errorbar(d0, summary["gap"][sel], summary["gap_se"][sel], ls="none", **style)
-            fit = fits[depth, alpha]
-            grid = np.linspace(summary["d0"][sel].min(), summary["d0"][sel].max(), 50)
-            axes[1].plot(grid, fit.limit + fit.slope / grid, color=f"C{j}", lw=0.8, ls="-" if k == 0 else "--")
+            axes[0].errorbar(d0, col["posterior_error"][sel] - col["glm_error"][sel],
+                             col["posterior_error_se"][sel], ls="-", lw=0.8, **style)
+            axes[1].errorbar(d0, col["gap"][sel], col["gap_se"][sel], ls="none", **style)
+            fit = fits[depth, alpha].values
+            grid = np.linspace(col["d0"][sel].min(), col["d0"][sel].max(), 50)
+            axes[1].plot(grid, fit["limit"] + fit["slope"] / grid, color=f"C{j}", lw=0.8, ls="-" if k == 0 else "--")
     for ax in axes:
         ax.axhline(0.0, **STYLE["plateau"])
         ax.set_xlabel("input width $d_0$ (all widths equal)")

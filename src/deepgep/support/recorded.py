@@ -1,96 +1,143 @@
-"""A chapter's tables: recorded at paper scale, or computed now.
+"""The tables of an experiment: read if recorded for exactly its parameters, computed otherwise.
 
-Every expensive experiment of the book is a :class:`~deepgep.support.sweeps.Sweep`, built by the
-chapter's module from the notebook's parameters. A notebook gets its rows with
-:func:`chapter_rows`:
+Every expensive experiment of the book is a :class:`~deepgep.support.sweeps.Sweep` built by a
+chapter's :class:`~deepgep.support.experiment.Experiment`; its table is keyed by its parameters
+(``ch<N>/<name>-<key>.csv``), so a table is only ever read for the parameters it was made with.
+:func:`experiment_tables` gives a notebook its tables as pandas DataFrames:
 
-* ``recorded=True`` (the paper preset, what the online book shows): the table committed under
-  ``results/ch<N>/``. It must describe exactly this sweep (same task, grid, seeds, constants)
-  and be complete (every task, no error); otherwise the error says how to produce it
-  (``make paper CHAPTER=N``), so a changed parameter never silently reuses old rows.
-* ``recorded=False`` (the fast preset, or any other parameters): the sweep is run now, from
-  scratch, in a temporary folder, in-process or on a Dask cluster (``scheduler``).
+* the book's parameters (the paper preset): the tables committed under ``results/`` at the root
+  of the book. They are read, checked whole (:mod:`deepgep.support.sweeps.integrity`), never
+  computed here: a missing, incomplete or damaged table is an error saying what to run
+  (``deepgep run --chapter N``);
+* any other parameters (the fast preset, a papermill override, ``deepgep run --set``): the
+  sweeps are computed, or resumed, into the runs folder (``_build/results/`` of the book, or
+  the user's cache folder outside a clone) on the default scheduler (``$DEEPGEP_SCHEDULER``,
+  else a Dask ``LocalCluster`` with one worker per core), with a progress bar; a second run
+  with the same parameters reads what the first stored.
 
-Both paths run the same task functions, so the fast preset exercises exactly the code that
-produced the recorded tables, and ``deepgep results verify`` recomputes recorded rows with it.
+``$DEEPGEP_RESULTS`` names one folder for both (the tests use it to compute from scratch).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from deepgep.support.sweeps import Sweep, SweepError, load_table, run_sweep
-from deepgep.support.sweeps.files import read_meta
-from deepgep.support.sweeps.metadata import differences
+import pandas as pd
 
-__all__ = ["RESULTS_ENV", "results_dir", "RecordedTableError", "recorded_rows", "computed_rows",
-           "chapter_rows"]
+from deepgep.support.experiment import Experiment
+from deepgep.support.sweeps import Sweep, SweepError, TableDamagedError, check_table, load_frame, run_sweep
+from deepgep.support.sweeps.schedulers import open_backend
 
-#: Environment variable naming the folder of the recorded tables (default: ``results/`` at the
-#: root of the book, found from the current folder upwards).
+__all__ = ["RESULTS_ENV", "book_root", "book_results_dir", "runs_dir", "folder_for", "run_hint",
+           "experiment_tables", "compute_tables"]
+
+#: Environment variable naming one folder for every table (the book's and the runs').
 RESULTS_ENV = "DEEPGEP_RESULTS"
 #: Files that mark the root of the book's repository.
 _ROOT_MARKERS = ("_toc.yml", "pyproject.toml")
 
 
-class RecordedTableError(SweepError):
-    """The recorded table of a sweep is missing, describes another sweep, or is incomplete."""
-
-
-def results_dir(start: str | os.PathLike | None = None) -> Path:
-    """The folder of the recorded tables: ``$DEEPGEP_RESULTS``, else ``results/`` in the first
-    folder from ``start`` (default: the current folder) upwards that holds the book's
-    ``_toc.yml`` and ``pyproject.toml`` (notebooks run in ``notebooks/``)."""
-    if os.environ.get(RESULTS_ENV):
-        return Path(os.environ[RESULTS_ENV])
+def book_root(start: str | os.PathLike | None = None) -> Path | None:
+    """The first folder from ``start`` (default: the current folder) upwards that holds the
+    book's ``_toc.yml`` and ``pyproject.toml`` (notebooks run in ``notebooks/``), or ``None``."""
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if all((folder / marker).exists() for marker in _ROOT_MARKERS):
-            return folder / "results"
-    raise RecordedTableError(f"no book root (a folder with {' and '.join(_ROOT_MARKERS)}) above "
-                             f"{here}; set {RESULTS_ENV} to the folder of the recorded tables")
+            return folder
+    return None
 
 
-def recorded_rows(sweep: Sweep, folder: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-    """The rows of the committed table of ``sweep``: it must exist, describe this very sweep and
-    hold every task without error (:class:`RecordedTableError` otherwise)."""
-    folder = Path(folder) if folder is not None else results_dir()
-    hint = (f"run `make paper CHAPTER={sweep.chapter}` (or `deepgep results run --chapter "
-            f"{sweep.chapter}`) to record it")
-    meta_path = sweep.meta_path(folder)
-    if not meta_path.exists():
-        raise RecordedTableError(f"no recorded table {sweep.csv_path(folder)}; {hint}")
-    changed = differences(sweep, read_meta(meta_path))
-    if changed:
-        raise RecordedTableError(f"the recorded table {sweep.csv_path(folder)} is for other "
-                                 f"parameters ({', '.join(changed)} differ); {hint}")
-    rows = load_table(sweep, results_dir=folder)
-    done = [r for r in rows if not r.get("error")]
-    if len(done) != sweep.n_tasks:
-        raise RecordedTableError(f"the recorded table {sweep.csv_path(folder)} holds {len(done)} of "
-                                 f"{sweep.n_tasks} tasks; {hint} (it resumes)")
-    return done
+def book_results_dir() -> Path:
+    """The folder of the book's recorded tables: ``$DEEPGEP_RESULTS``, else ``results/`` at the
+    book's root."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
+    root = book_root()
+    if root is None:
+        raise TableDamagedError(f"no book root (a folder with {' and '.join(_ROOT_MARKERS)}) above "
+                                f"{Path.cwd()}; set {RESULTS_ENV} to the folder of the recorded tables")
+    return root / "results"
 
 
-def computed_rows(sweep: Sweep, *, scheduler: str = "serial", progress: bool = False) -> list[dict[str, Any]]:
-    """Run ``sweep`` now, from scratch, in a temporary folder; its rows (an error in a task is
-    raised here: a notebook's computation must not silently lose rows)."""
-    with tempfile.TemporaryDirectory(prefix="deepgep-") as folder:
-        summary = run_sweep(sweep, results_dir=folder, scheduler=scheduler, progress=progress)
+def runs_dir() -> Path:
+    """The folder of tables computed for other parameters: ``$DEEPGEP_RESULTS``, else
+    ``_build/results/`` at the book's root, else ``~/.cache/deepgep/results``."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
+    root = book_root()
+    if root is not None:
+        return root / "_build" / "results"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "deepgep" / "results"
+
+
+def folder_for(experiment: Experiment) -> Path:
+    """Where the tables of ``experiment`` live: the book's folder for the book's parameters."""
+    return book_results_dir() if experiment.is_book else runs_dir()
+
+
+def run_hint(experiment: Experiment) -> str:
+    """The command that records the tables of ``experiment``."""
+    if experiment.is_book:
+        return f"run `deepgep run --chapter {experiment.CHAPTER}` to record (or resume) them"
+    return f"run `deepgep run --chapter {experiment.CHAPTER}` with these parameters"
+
+
+def _chosen(experiment: Experiment, names: Sequence[str] | None) -> dict[str, Sweep]:
+    sweeps = experiment.sweeps()
+    names = list(sweeps) if names is None else list(names)
+    unknown = sorted(set(names) - set(sweeps))
+    if unknown:
+        raise SweepError(f"chapter {experiment.CHAPTER} has no sweep {', '.join(unknown)}; its sweeps: "
+                         f"{', '.join(sweeps) or 'none'}")
+    return {name: sweeps[name] for name in names}
+
+
+def _needs_work(sweep: Sweep, folder: Path, restart: bool) -> bool:
+    return restart or check_table(sweep, folder).state != "complete"
+
+
+def compute_tables(experiment: Experiment, names: Sequence[str] | None = None, *, scheduler: str | None = None,
+                   n_workers: int | None = None, progress: bool = True, restart: bool = False,
+                   timeout: float | None = None) -> list:
+    """Run (or resume) the sweeps of ``experiment`` into :func:`folder_for`, on one back end
+    shared by every sweep that has work (a cluster is started once, and only if needed); the
+    summaries. A task that raised is listed in its summary (and retried by the next run);
+    ``timeout`` is every task's time limit in seconds."""
+    folder = folder_for(experiment)
+    sweeps = _chosen(experiment, names)
+    summaries = []
+    with contextlib.ExitStack() as stack:
+        backend = None
+        for sweep in sweeps.values():
+            if backend is None and _needs_work(sweep, folder, restart):
+                backend = stack.enter_context(open_backend(scheduler, n_workers, timeout))
+            summaries.append(run_sweep(sweep, results_dir=folder, progress=progress, restart=restart,
+                                       about=experiment.description(), backend=backend))
+    return summaries
+
+
+def experiment_tables(experiment: Experiment, names: Sequence[str] | None = None, *,
+                      scheduler: str | None = None, progress: bool = True) -> dict[str, pd.DataFrame]:
+    """The tables of ``experiment`` (all its sweeps, or ``names``) as DataFrames (see the module
+    docstring): read for the book's parameters, computed or resumed for any others."""
+    folder, hint = folder_for(experiment), run_hint(experiment)
+    chosen = _chosen(experiment, names)
+    todo = [name for name, sweep in chosen.items() if check_table(sweep, folder, hint).state != "complete"]
+    if todo and experiment.is_book:
+        status = check_table(chosen[todo[0]], folder, hint)
+        raise TableDamagedError(f"{status.path}: the book's table is {status.state} ({status.stored} of "
+                                f"{status.tasks} tasks); {hint}")
+    for name in todo:
+        print(f"chapter {experiment.CHAPTER}, {name}: computing {chosen[name].n_tasks} tasks into "
+              f"{chosen[name].csv_path(folder)}", file=sys.stderr, flush=True)
+    for name, summary in zip(todo, compute_tables(experiment, todo, scheduler=scheduler, progress=progress) if todo
+                             else []):
         if summary.errors:
             first = summary.errors[0]
-            raise SweepError(f"{len(summary.errors)} task(s) of {sweep.experiment} failed, e.g. "
-                             f"{first.key}: {first.message}")
-        return load_table(sweep, results_dir=folder)
-
-
-def chapter_rows(sweep: Sweep, *, recorded: bool, scheduler: str = "serial",
-                 progress: bool = False) -> list[dict[str, Any]]:
-    """The rows of ``sweep``: recorded (:func:`recorded_rows`) or computed now
-    (:func:`computed_rows`)."""
-    if recorded:
-        return recorded_rows(sweep)
-    return computed_rows(sweep, scheduler=scheduler, progress=progress)
+            raise SweepError(f"{len(summary.errors)} task(s) of {name} failed (kept as error rows, retried by "
+                             f"the next run), e.g. {first.key}: {first.message}")
+    return {name: load_frame(sweep, folder, hint) for name, sweep in chosen.items()}

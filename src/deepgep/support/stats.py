@@ -2,15 +2,14 @@
 Monte Carlo samples into numbers with error bars.
 
 One home for the standard error of a mean, ``std(ddof=1) / sqrt(m)`` (:func:`standard_error`),
-used by every chapter; delta-method errors of kurtosis and covariance estimates; weighted fits
-of finite-size corrections and of log-log slopes; the Kolmogorov-Smirnov statistic.
+used by every chapter; delta-method errors of kurtosis and covariance estimates; the Kolmogorov-Smirnov statistic and
+Pearson's chi-square. Fits live in :mod:`deepgep.support.fits`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -26,9 +25,9 @@ __all__ = [
     "scale_kurtosis_estimate",
     "covariance_estimate",
     "excess_kurtosis",
-    "Extrapolation",
-    "inverse_size_extrapolation",
-    "loglog_slope",
+    "KOLMOGOROV_MEAN",
+    "kolmogorov_mean",
+    "pearson_z",
     "ks_critical_value",
     "ks_statistic",
 ]
@@ -113,51 +112,27 @@ def excess_kurtosis(y) -> float:
     return float(np.mean(c**4)) / (v * v) - 3.0
 
 
-@dataclass(frozen=True)
-class Extrapolation:
-    """Weighted least-squares fit ``value(d) = limit + slope / d``."""
-
-    limit: float
-    limit_se: float
-    slope: float
-    slope_se: float
-    chi2_per_dof: float
+#: Mean of the Kolmogorov distribution, ``sqrt(pi / 2) ln 2``: the limit of ``E sqrt(n) D_n``
+#: for the KS statistic ``D_n`` of ``n`` samples against their own law.
+KOLMOGOROV_MEAN = math.sqrt(math.pi / 2.0) * math.log(2.0)
 
 
-def inverse_size_extrapolation(sizes: np.ndarray, values: np.ndarray, errors: np.ndarray) -> Extrapolation:
-    """Fit ``values = limit + slope / sizes`` with weights ``1 / errors^2``.
-
-    The standard errors of the parameters come from the weighted normal equations (they assume
-    the given ``errors`` are the true standard deviations; ``chi2_per_dof`` near 1 says they are).
-    """
-    d = np.asarray(sizes, dtype=float)
-    y = np.asarray(values, dtype=float)
-    e = np.asarray(errors, dtype=float)
-    if not (d.shape == y.shape == e.shape) or d.size < 3:
-        raise ValueError("need at least three sizes with one value and one error each")
-    if np.any(e <= 0) or np.any(d <= 0):
-        raise ValueError("sizes and errors must be positive")
-    A = np.vstack([np.ones_like(d), 1.0 / d]).T / e[:, None]
-    b = y / e
-    coef, *_ = np.linalg.lstsq(A, b, rcond=None)
-    cov = np.linalg.inv(A.T @ A)
-    resid = b - A @ coef
-    chi2 = float(resid @ resid) / (d.size - 2)
-    return Extrapolation(float(coef[0]), float(np.sqrt(cov[0, 0])), float(coef[1]),
-                         float(np.sqrt(cov[1, 1])), chi2)
+def kolmogorov_mean(n_samples: int) -> float:
+    """``E sqrt(n) D_n`` under the true law to first order: ``KOLMOGOROV_MEAN - 1/(6 sqrt(n))``
+    (the first correction of the law of ``sqrt(n) D_n``, ``P(sqrt(n) D_n <= x) ~ K(x + 1/(6
+    sqrt(n)))``)."""
+    return KOLMOGOROV_MEAN - 1.0 / (6.0 * math.sqrt(check_count("n_samples", n_samples)))
 
 
-def loglog_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares slope of ``log y`` against ``log x`` and its standard error."""
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    if lx.size < 3:
-        raise ValueError("need at least three points to fit a slope with an error")
-    A = np.vstack([lx, np.ones_like(lx)]).T
-    coef, res, *_ = np.linalg.lstsq(A, ly, rcond=None)
-    dof = lx.size - 2
-    sigma2 = float(res[0]) / dof if res.size else 0.0
-    cov = sigma2 * np.linalg.inv(A.T @ A)
-    return float(coef[0]), float(np.sqrt(cov[0, 0]))
+def pearson_z(counts, probabilities) -> tuple[float, float]:
+    """Pearson's ``X^2 = sum_j (C_j - n p_j)^2 / (n p_j)`` of multinomial counts, and
+    ``z = (X^2 - (K - 1)) / sd``: under the law ``p``, ``E X^2 = K - 1`` and
+    ``Var X^2 = 2 (K - 1) + (sum_j 1/p_j - K^2 - 2K + 2) / n`` exactly (``K`` bins)."""
+    counts, p = np.asarray(counts, dtype=float), np.asarray(probabilities, dtype=float)
+    n, k = counts.sum(), counts.size
+    x2 = float(np.sum((counts - n * p) ** 2 / (n * p)))
+    var = 2.0 * (k - 1) + (np.sum(1.0 / p) - k * k - 2 * k + 2) / n
+    return x2, (x2 - (k - 1)) / math.sqrt(var)
 
 
 def ks_critical_value(n_samples: int, level: float) -> float:

@@ -1,4 +1,4 @@
-"""Deep linear networks whose depth grows with their width (Chapter 7): the law of the scale.
+"""Deep linear networks whose depth grows with their width (Chapter 8): the law of the scale.
 
 Bassetti, Ladelli & Rotondo (2024) (book thm-deep-linear-limit) study the deep linear network
 
@@ -11,7 +11,7 @@ describes: this module the law of the random scale ``s``, :mod:`deepgep.theory.d
 the laws of the outputs it mixes, :mod:`deepgep.simulate.deep_linear` a sampler of actual
 networks to check them.
 
-Exact law at finite size (derived in Chapter 7; book eq-deep-linear-exact). Given ``h_{l-1}``, the vector ``W_l h_{l-1}`` is
+Exact law at finite size (derived in Chapter 8; book eq-deep-linear-exact). Given ``h_{l-1}``, the vector ``W_l h_{l-1}`` is
 ``N(0, |h_{l-1}|^2 I_N)`` (rotation invariance of the Gaussian matrix), so
 ``|h_l|^2 / N = (|h_{l-1}|^2 / N_{l-1}) chi^2_N / N`` with a fresh chi-square at every layer, and
 
@@ -59,7 +59,7 @@ __all__ = [
     "NORMALISATION_TOLERANCE", "MIXTURE_SPACING", "LIMIT_HERMITE_NODES", "QuadratureError",
     "log_scale_mean_variance", "scale_moment", "limit_scale_moment", "kurtosis", "limit_kurtosis",
     "fourth_moment_tail_ratio", "monte_carlo_relative_se", "LogScaleLaw", "log_scale_law",
-    "limit_nodes", "depth_contrast",
+    "limit_nodes", "depth_contrast", "fourth_moment_reach", "log_scale_table",
 ]
 #: Half-width of the grid of ``ln s`` in standard deviations of ``ln s`` (the right tail decays
 #: doubly exponentially; the left one, like ``exp(N y / 2)``, gets a wider grid when needed).
@@ -358,3 +358,39 @@ def depth_contrast(fixed_depth: int, widths: Sequence[int], lam: float) -> tuple
                                    excess_p / limit_excess)):
             prop[key].append(val)
     return fixed, prop
+
+
+def fourth_moment_reach(width: int, depths: Sequence[int], networks: int, max_relative_se: float) -> dict[str, list]:
+    """Per depth with ``R`` (eq-deep-linear-tail) too large: the predicted relative error of the
+    sample mean of ``f^4`` over ``networks`` networks and the networks it would take to reach
+    ``max_relative_se``."""
+    out: dict[str, list] = {k: [] for k in ("lambda", "L", "R", "rel. error at n", "networks needed")}
+    for depth in depths:
+        lam = depth / width
+        rel = monte_carlo_relative_se(width, depth, networks, "f4")
+        if rel >= max_relative_se:
+            needed = monte_carlo_relative_se(width, depth, 1, "f4") ** 2 / max_relative_se**2
+            for key, val in zip(out, (lam, depth, fourth_moment_tail_ratio(width, depth), rel, needed)):
+                out[key].append(val)
+    return out
+
+
+def log_scale_table(width: int, depths: Sequence[int]) -> dict[str, list]:
+    """The exact mean, variance and kurtosis of ``ln s`` at ``(N, L)`` for each depth against the limit
+    (eq-deep-linear-moments, eq-deep-linear-limit), and ``quadrature``: the largest error of the
+    Fourier-inverted density of ``ln s`` on its mean, its variance (relative) and ``E s^{-1/2}``
+    (relative) — zero at ``L = 0``."""
+    keys = ("lambda", "L", "E ln s", "limit", "Var ln s", "limit ", "kurtosis", "3 e^(2 lambda)", "quadrature")
+    out: dict[str, list] = {k: [] for k in keys}
+    for depth in depths:
+        lam = depth / width
+        mean, var = log_scale_mean_variance(width, depth)
+        error = 0.0
+        if depth > 0:
+            law = log_scale_law(width, depth)
+            error = max(abs(law.expectation(lambda y: y) - mean),
+                        abs(law.expectation(lambda y: (y - mean) ** 2) / var - 1),
+                        abs(law.expectation(lambda y: np.exp(-0.5 * y)) / scale_moment(-0.5, width, depth) - 1))
+        for key, val in zip(keys, (lam, depth, mean, -lam, var, 2 * lam, kurtosis(width, depth), limit_kurtosis(lam), error)):
+            out[key].append(val)
+    return out

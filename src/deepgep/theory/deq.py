@@ -58,13 +58,15 @@ from deepgep.theory.quadrature import gaussian_expectation
 __all__ = [
     "KERNEL_TOLERANCE", "KERNEL_MAX_ITER", "ContractionError", "KernelFixedPointError",
     "input_kernel", "derivative_second_moment", "lipschitz_constant", "KernelFixedPoint",
-    "deq_kernel", "weight_tied_kernels",
+    "deq_kernel", "weight_tied_kernels", "LIPSCHITZ_AT_ZERO", "activation_lipschitz", "min_eigenvalue_scan",
 ]
 
 #: Default tolerance of the kernel fixed point (max-norm of one update, relative to max |S|).
 KERNEL_TOLERANCE = 1e-12
 #: Default iteration budget of the kernel fixed point.
 KERNEL_MAX_ITER = 1000
+#: The activations whose Lipschitz constant is ``|phi'(0)|`` (odd, ``|phi'|`` largest at 0).
+LIPSCHITZ_AT_ZERO = ("tanh", "erf", "sin")
 
 
 class ContractionError(ValueError):
@@ -211,3 +213,20 @@ def weight_tied_kernels(
     for ell in range(1, out.shape[0]):
         out[ell] = sw2 * kernel_map(out[ell - 1] + sigma1, act, method, n_nodes, check=False)
     return out
+
+
+def activation_lipschitz(activation: str | Activation) -> float:
+    """``Lip(phi) = |phi'(0)|`` of the activations of :data:`LIPSCHITZ_AT_ZERO` (``1`` for tanh,
+    ``2/sqrt(pi)`` for erf, times the gain): the factor of the contraction hypothesis
+    ``2 sigma_w Lip(phi) < 1`` of thm-deq-gp (book eq-deq-contraction)."""
+    act = builtin_activation(activation, "activation_lipschitz")
+    if act.name not in LIPSCHITZ_AT_ZERO:
+        raise ValueError(f"activation_lipschitz supports {', '.join(LIPSCHITZ_AT_ZERO)}, got {act.name!r}")
+    return math.sqrt(float(derivative_second_moment(act, np.zeros(1))[0]))
+
+
+def min_eigenvalue_scan(sigma1: np.ndarray, activation: str | Activation, sigma_ws) -> np.ndarray:
+    """``lambda_min(Sigma*)`` of the fixed point (:func:`deq_kernel`) for each ``sigma_w`` of
+    ``sigma_ws`` (``Sigma* = 0`` at ``sigma_w = 0``). thm-deq-pd: positive for ``sigma_w > 0``, a
+    non-polynomial ``phi`` and pairwise non-parallel inputs, even when ``Sigma1`` is singular."""
+    return np.array([np.linalg.eigvalsh(deq_kernel(sigma1, activation, float(s)).sigma)[0] for s in sigma_ws])

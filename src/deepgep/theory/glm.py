@@ -24,7 +24,7 @@ Woodbury identity carry every quantity from one side to the other.
 These finite-size values (book eq-linear-exact-mi, eq-linear-evidence) are the check of the
 replica-symmetric closed form (book eq-linear-closed-form; Barbier, Krzakala, Macris, Miolane &
 Zdeborova, PNAS 2019), which they approach with an ``O(1/d)`` correction. The GLM's sampler is
-:func:`deepgep.simulate.teachers.sample_glm`.
+:func:`deepgep.simulate.teachers.glm_teacher_sample`.
 """
 
 from __future__ import annotations

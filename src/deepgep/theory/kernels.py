@@ -15,7 +15,7 @@ h_k^2``, and checked (book eq-conjugate-kernel).
 
 The same two-point map applied to a whole covariance matrix, :func:`kernel_map` (closed forms
 for erf, relu, sin and linear, book eq-closed-form-kernels; compiled 2-D quadrature otherwise),
-is one layer of the NNGP recursion (:func:`nngp_kernel`, Chapter 6) and of the deep-equilibrium
+is one layer of the NNGP recursion (:func:`nngp_kernel`, Chapter 7) and of the deep-equilibrium
 kernel map (:mod:`deepgep.theory.deq`).
 """
 
@@ -205,7 +205,7 @@ def check_kernel_method(method: str, act: Activation) -> None:
         raise ValueError(f"no closed-form kernel for {act.name!r}; use method='quadrature'")
 
 
-# --- the NNGP kernel of a network (Chapter 6) --------------------------------------------------
+# --- the NNGP kernel of a network (Chapter 7) --------------------------------------------------
 
 #: Gauss-Legendre nodes per half-line and cutoff of the split rule used per dimension by the NNGP
 #: kernel's quadrature (6400 evaluations per pair). Measured against the erf closed form and

@@ -30,7 +30,7 @@ from deepgep.theory.quadrature import gaussian_moments, layer_recursion
 
 __all__ = [
     "LayerCoefficients", "layer_coefficients", "erf_coefficients", "MonteCarloCoefficients",
-    "monte_carlo_coefficients", "EquivalentGLM", "equivalent_glm", "equivalent_parameters",
+    "monte_carlo_coefficients", "EquivalentGLM", "equivalent_glm", "equivalent_parameters", "GLMTheory",
     "depth_profile", "depth_table", "indistinguishable_depth", "theorem1_bound_shape", "check_readout",
 ]
 
@@ -255,6 +255,36 @@ def equivalent_parameters(activation: str | Activation, gain: float, depth: int,
         return check_readout(rho, eps)
     glm = equivalent_glm(layer_coefficients(activation, depth, gain=gain), rho, eps)
     return glm.eta0, glm.gamma0
+
+
+@dataclass(frozen=True)
+class GLMTheory:
+    """The equivalent GLM as a theory a claim compares data with (book eq-equivalent-glm):
+    ``kappa = eta0^2``, ``gamma0`` and the label noise ``noise`` (Delta). A wrong theory is a
+    copy with a field changed (``deepgep.support.claims.scaled(theory, gamma0=1.1)``) or the
+    GLM of another depth (:meth:`of`)."""
+
+    kappa: float
+    gamma0: float
+    noise: float = 0.0
+
+    @classmethod
+    def of(cls, activation: str | Activation, gain: float, depth: int, noise: float = 0.0, rho: float = 1.0,
+           eps: float = 0.0) -> GLMTheory:
+        """The equivalent GLM of the depth-``depth`` network (:func:`equivalent_parameters`)."""
+        eta0, gamma0 = equivalent_parameters(activation, gain, depth, rho, eps)
+        return cls(eta0**2, gamma0, check_real("noise", noise))
+
+    @property
+    def total_noise(self) -> float:
+        """``gamma0 + Delta``: the GLM's effective label noise."""
+        return self.gamma0 + self.noise
+
+    @property
+    def ridge_penalty(self) -> float:
+        """``lambda* = (gamma0 + Delta) / kappa``, the Bayes-optimal ridge penalty (book
+        eq-ridge-bayes)."""
+        return self.total_noise / self.kappa
 
 
 def depth_profile(

@@ -29,8 +29,8 @@ At ``T = 0`` the predictor's mean does not depend on ``Qbar`` and its variance i
 the NNGP variance, so finite width generalises better than infinite width iff ``Qbar < 1``,
 i.e. iff ``r < 1`` (book eq-zero-temperature, eq-finite-beats-infinite).
 
-The NNGP kernel ``K`` is :func:`deepgep.theory.kernels.nngp_kernel`; the experiments of Chapter 6
-are in :mod:`deepgep.chapters.ch6_kernel_renormalisation`.
+The NNGP kernel ``K`` is :func:`deepgep.theory.kernels.nngp_kernel`; the experiments of Chapter 7
+are in :mod:`deepgep.chapters.ch7_kernel_renormalisation`.
 """
 
 

@@ -8,9 +8,11 @@ Tasks and keys
     The tasks are every (grid point, seed), seed-major: all grid points of the first seed come
     first, so that an interrupted sweep already holds whole curves. The task function is called
     as ``task({**constants, **point}, seed)`` and returns a flat dict of scalars (``float``,
-    ``int``, ``str`` without line breaks, ``bool``; numpy scalars are converted). A task's key is
+    ``int``, ``str`` without line breaks, ``bool``; numpy scalars are converted), or a list of
+    such dicts that each hold the sweep's ``index`` columns (the long format). A task's key is
     the canonical JSON ``[point, seed]`` (sorted keys, no spaces), e.g.
-    ``[{"alpha":0.5,"width":100},3]``; reports name rows by it.
+    ``[{"alpha":0.5,"width":100},3]``; reports name tasks by it. A sweep's key (its table's
+    name) is a digest of the parameters that determine its rows.
 
 This module also holds what the rest of the package checks against: the errors, the names of
 the columns every table has, and the checks of a column name and of a scalar cell value.
@@ -19,6 +21,7 @@ the columns every table has, and the checks of a column name and of a scalar cel
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import itertools
 import json
@@ -35,9 +38,11 @@ from deepgep.support.validation import check_count, check_real
 
 __all__ = [
     "SweepError",
-    "SweepMismatchError",
+    "TableDamagedError",
     "Sweep",
+    "KEY_DIGITS",
     "SEED",
+    "TASK_ROWS",
     "WALL",
     "CPU",
     "ERROR",
@@ -51,11 +56,16 @@ __all__ = [
     "resolve_task",
 ]
 
-#: Columns every table has besides the parameters and the record.
-SEED, WALL, CPU, ERROR = "seed", "wall_time", "cpu_time", "error"
-RESERVED = (SEED, WALL, CPU, ERROR)
+#: Columns every table has besides the parameters, the index and the record: the task's seed,
+#: the number of rows the task wrote (the same on each of them: a task cut short is seen), its
+#: wall and CPU seconds (the same on each of its rows) and its error text.
+SEED, TASK_ROWS, WALL, CPU, ERROR = "seed", "task_rows", "wall_time", "cpu_time", "error"
+RESERVED = (SEED, TASK_ROWS, WALL, CPU, ERROR)
 TASK_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
+#: Hex digits of a sweep's key in its file names (48 bits: a collision among a chapter's few
+#: dozen tables is out of reach).
+KEY_DIGITS = 12
 SCALARS = (bool, int, float, str)
 
 
@@ -63,8 +73,9 @@ class SweepError(ValueError):
     """A sweep, a grid, a task path or a table that cannot be used."""
 
 
-class SweepMismatchError(SweepError):
-    """The stored table belongs to a different sweep (pass ``restart=True`` to start over)."""
+class TableDamagedError(SweepError):
+    """A recorded table or its metadata is missing, unreadable, incomplete or altered: the
+    results are damaged (the command line exits with its own status)."""
 
 
 def checked(check: Callable[..., Any], name: str, value: Any, *args: Any) -> Any:
@@ -78,40 +89,63 @@ def checked(check: Callable[..., Any], name: str, value: Any, *args: Any) -> Any
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
-    """A grid of independent tasks ``task({**constants, **point}, seed) -> record``.
+    """A grid of independent tasks ``task({**constants, **point}, seed) -> record(s)``.
 
-    ``grid`` is a sequence of dicts with the same keys and JSON-scalar values (bool, int,
-    finite float, str); ``seeds`` distinct ints; ``constants`` JSON values passed to every
-    task; ``tolerance`` the relative tolerance of :func:`verify_table` (0.0: bit-identical).
-    The grid is stored as a tuple of dicts and the seeds as a tuple.
+    ``name`` names the experiment of the chapter (``"ridge"``); ``grid`` is a sequence of dicts
+    with the same keys and JSON-scalar values (bool, int, finite float, str); ``seeds`` distinct
+    ints; ``constants`` JSON values passed to every task. A task returns one record (a flat dict
+    of scalars) or, when ``index`` names columns, a list of records each holding those columns
+    (the long format: one row per measured point of the task, e.g. ``index=("depth",
+    "alpha")``). ``tolerance`` is the relative tolerance of :func:`verify_table` (0.0: bit
+    for bit), ``tolerances`` overrides it per record field; both come from the code that
+    defines the sweep (the reason is in the task's docstring), never from a stored file.
+
+    The sweep's :attr:`key` is a digest of what determines its rows: the name, the task's
+    function name, the grid, the seeds, the constants and the index. Its table is
+    ``<results_dir>/ch<N>/<name>-<key>.csv``: a sweep with other parameters has another table,
+    so stored rows are never refused for, nor mixed with, other parameters.
     """
 
     chapter: int
-    experiment: str
-    preset: str
+    name: str
     task: str
     grid: Sequence[Mapping[str, Any]]
     seeds: Sequence[int]
     constants: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    index: Sequence[str] = ()
     tolerance: float = 0.0
+    tolerances: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chapter", checked(check_count, "chapter", self.chapter, 0))
-        for field in ("experiment", "preset"):
-            value = getattr(self, field)
-            if not isinstance(value, str) or not NAME.match(value):
-                raise SweepError(f"{field} must be a name of letters, digits, '_' and '.', got {value!r}")
+        if not isinstance(self.name, str) or not NAME.match(self.name):
+            raise SweepError(f"name must be a name of letters, digits, '_' and '.', got {self.name!r}")
         if not isinstance(self.task, str) or not TASK_PATH.match(self.task):
             raise SweepError(f"task must be an import path 'package.module:function', got {self.task!r}")
         object.__setattr__(self, "grid", _check_grid(self.grid))
         object.__setattr__(self, "seeds", _check_seeds(self.seeds))
         object.__setattr__(self, "constants", _check_constants(self.constants, self.param_names))
+        index = tuple(self.index) if not isinstance(self.index, str) else (self.index,)
+        for column in index:
+            check_column_name("index column", column, (*RESERVED, *self.param_names))
+        if len(set(index)) != len(index):
+            raise SweepError(f"index has duplicate columns: {index}")
+        object.__setattr__(self, "index", index)
         object.__setattr__(self, "tolerance", checked(check_real, "tolerance", self.tolerance))
+        if not isinstance(self.tolerances, Mapping):
+            raise SweepError("tolerances must be a dict field -> relative tolerance")
+        object.__setattr__(self, "tolerances", {str(k): checked(check_real, f"tolerance of {k}", v)
+                                                for k, v in self.tolerances.items()})
 
     @property
     def param_names(self) -> tuple[str, ...]:
         """The grid's parameter names (the first columns of the table)."""
         return tuple(self.grid[0])
+
+    @property
+    def id_columns(self) -> tuple[str, ...]:
+        """The columns that name a row: the parameters, the seed and the index."""
+        return (*self.param_names, SEED, *self.index)
 
     @property
     def n_tasks(self) -> int:
@@ -121,9 +155,24 @@ class Sweep:
         """Every ``(point, seed)``, seed-major."""
         return [(dict(point), seed) for seed in self.seeds for point in self.grid]
 
+    def tolerance_of(self, field: str) -> float:
+        """The relative tolerance of one record field."""
+        return self.tolerances.get(field, self.tolerance)
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the rows (the digest's input)."""
+        return {"name": self.name, "function": self.task.split(":")[1], "grid": [dict(p) for p in self.grid],
+                "seeds": list(self.seeds), "constants": dict(self.constants), "index": list(self.index)}
+
+    @property
+    def key(self) -> str:
+        """The first 12 hex digits of the SHA-256 of :meth:`identity` as canonical JSON."""
+        text = json.dumps(json_copy(self.identity()), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf8")).hexdigest()[:KEY_DIGITS]
+
     def stem(self, results_dir: str | os.PathLike = "results") -> Path:
-        """``<results_dir>/ch<N>/<experiment>-<preset>`` (add ``.csv`` or ``.meta.json``)."""
-        return Path(results_dir) / f"ch{self.chapter}" / f"{self.experiment}-{self.preset}"
+        """``<results_dir>/ch<N>/<name>-<key>`` (add ``.csv`` or ``.meta.json``)."""
+        return Path(results_dir) / f"ch{self.chapter}" / f"{self.name}-{self.key}"
 
     def csv_path(self, results_dir: str | os.PathLike = "results") -> Path:
         return self.stem(results_dir).with_suffix(".csv")
@@ -135,22 +184,26 @@ class Sweep:
         """The sweep as JSON values (the first keys of the metadata)."""
         return {
             "chapter": self.chapter,
-            "experiment": self.experiment,
-            "preset": self.preset,
+            "name": self.name,
+            "key": self.key,
             "task": self.task,
             "grid": [dict(point) for point in self.grid],
             "seeds": list(self.seeds),
             "constants": dict(self.constants),
+            "index": list(self.index),
             "tolerance": self.tolerance,
+            "tolerances": dict(self.tolerances),
         }
 
     @classmethod
     def from_metadata(cls, meta: Mapping[str, Any]) -> Sweep:
-        """The sweep a metadata file describes."""
+        """The sweep a metadata file describes (its tolerances are the file's: for information
+        only; :func:`verify_table` takes them from the code)."""
         try:
-            return cls(**{field.name: meta[field.name] for field in dataclasses.fields(cls)})
+            fields = {field.name: meta[field.name] for field in dataclasses.fields(cls)}
         except KeyError as exc:
-            raise SweepError(f"metadata lacks the key {exc.args[0]!r}") from None
+            raise TableDamagedError(f"metadata lacks the key {exc.args[0]!r}") from None
+        return cls(**fields)
 
 
 def check_column_name(what: str, name: Any, taken: Sequence[str]) -> str:

@@ -1,10 +1,12 @@
-"""Re-checking a stored table: recompute a seeded sample of rows and compare every field.
+"""Re-checking a stored table: check it whole, recompute a seeded sample of tasks, compare.
 
 Verification and tolerance
-    :func:`verify_table` recomputes a seeded random sample of stored rows in this process, with
-    the same wrapper, and compares every record field: the cells must be equal as text (which
-    for floats means bit for bit), or, for numbers, agree within the sweep's relative
-    ``tolerance``: ``|a - b| <= tolerance * max(|a|, |b|)``. Choose ``tolerance=0.0`` for a task
+    :func:`verify_table` first checks the table whole (digest, structure, every task once:
+    :mod:`.integrity`), then recomputes a seeded random sample of its tasks in this process,
+    with the same wrapper, and compares every field of every row: the cells must be equal as
+    text (which for floats means bit for bit), or, for numbers, agree within the relative
+    tolerance the code's sweep gives the field (``Sweep.tolerance_of``; never a value read
+    from the file it checks): ``|a - b| <= tolerance * max(|a|, |b|)``. Choose ``tolerance=0.0`` for a task
     that is deterministic given ``(params, seed)`` with one BLAS thread (the same library and
     machine give the same bits); choose a positive value, stated from the task's own numerics,
     where results legitimately depend on the machine (another CPU's BLAS kernels sum in another
@@ -29,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from deepgep.support.sweeps.files import locate, read_meta
-from deepgep.support.sweeps.spec import ERROR, RESERVED, Sweep, SweepError, SweepMismatchError, checked, resolve_task, task_key
-from deepgep.support.sweeps.table import cell, is_number, parse_cell, read_table, row_id, task_index
+from deepgep.support.sweeps.integrity import check_table
+from deepgep.support.sweeps.spec import (ERROR, RESERVED, Sweep, SweepError, TableDamagedError, checked,
+                                         resolve_task, task_key)
+from deepgep.support.sweeps.table import is_number, outcome_rows, parse_cell, task_groups, task_index
 from deepgep.support.sweeps.tasks import execute
-from deepgep.support.validation import check_count, check_real
+from deepgep.support.validation import check_count
 
 __all__ = ["TIMING_SUFFIXES", "Mismatch", "VerificationReport", "verify_table"]
 
@@ -50,12 +53,13 @@ class Mismatch:
 
 @dataclasses.dataclass(frozen=True)
 class VerificationReport:
-    """What :func:`verify_table` checked: the seeded sample, the mismatches, the budget."""
+    """What :func:`verify_table` checked: the seeded sample of tasks, the mismatches, the
+    budget, and the probability that the check would have caught one altered task."""
 
     table: Path
     seed: int
     tolerance: float
-    sample: int
+    tasks: int
     keys: tuple[str, ...]
     checked: tuple[str, ...]
     mismatches: tuple[Mismatch, ...]
@@ -66,14 +70,21 @@ class VerificationReport:
     def ok(self) -> bool:
         return not self.mismatches
 
+    @property
+    def catch_probability(self) -> float:
+        """The probability that one altered task (its rows changed consistently with the
+        digest) is among the recomputed ones: checked tasks / tasks. Any change of the bytes
+        themselves is caught with probability 1 by the digest (:mod:`.integrity`)."""
+        return len(self.checked) / self.tasks if self.tasks else 0.0
+
     def __str__(self) -> str:
         how = "bit for bit" if self.tolerance == 0 else f"within relative tolerance {self.tolerance:g}"
-        lines = [f"{self.table}: recomputed {len(self.checked)} of {len(self.keys)} rows drawn with "
-                 f"seed {self.seed}, compared {how}: {len(self.mismatches)} mismatches"]
+        lines = [f"{self.table}: digest and structure checked; recomputed {len(self.checked)} of {self.tasks} "
+                 f"tasks (drawn with seed {self.seed}), compared {how}: {len(self.mismatches)} mismatches; "
+                 f"P(one altered task is recomputed) = {self.catch_probability:.2f}"]
         if self.stopped_early:
             lines.append(f"  time budget used up after {self.seconds:.1f} s: "
-                         f"{len(self.keys) - len(self.checked)} drawn rows not checked")
-        lines += [f"  checked {key}" for key in self.checked]
+                         f"{len(self.keys) - len(self.checked)} drawn tasks not checked")
         lines += [f"  MISMATCH {m.key} {m.field}: stored {m.stored!r}, recomputed {m.recomputed!r}"
                   for m in self.mismatches]
         return "\n".join(lines)
@@ -95,73 +106,68 @@ def _agree(stored: str, new: str, tolerance: float) -> bool:
 TIMING_SUFFIXES = ("_per_second", "_seconds", "_time")
 
 
-def _compare(key: str, cells: Mapping[str, str], fields: Sequence[str], outcome: Mapping[str, Any],
-             tolerance: float) -> list[Mismatch]:
-    if outcome["error"]:
-        return [Mismatch(key, ERROR, cells[ERROR], outcome["error"])]
-    new = {name: cell(value) for name, value in outcome["record"].items()}
+def _compare(sweep: Sweep, key: str, stored: list[dict[str, str]], fields: Sequence[str], point: Mapping[str, Any],
+             seed: int, outcome: Mapping[str, Any]) -> list[Mismatch]:
+    """Every field of every row of one task, stored against recomputed (rows matched by index)."""
+    new_rows = outcome_rows(sweep, point, seed, outcome)
+    if new_rows[0][ERROR]:
+        return [Mismatch(key, ERROR, "", new_rows[0][ERROR])]
+    by_index = {tuple(r[c] for c in sweep.index): r for r in new_rows}
+    if len(by_index) != len(stored) or any(tuple(r[c] for c in sweep.index) not in by_index for r in stored):
+        return [Mismatch(key, "rows", len(stored), len(new_rows))]
     out = []
-    for field in dict.fromkeys([*fields, *new]):
-        if field.endswith(TIMING_SUFFIXES):
-            continue
-        stored, now = cells.get(field, ""), new.get(field, "")
-        if not _agree(stored, now, tolerance):
-            out.append(Mismatch(key, field, parse_cell(stored), parse_cell(now)))
+    for cells in stored:
+        new = by_index[tuple(cells[c] for c in sweep.index)]
+        where = key + "".join(f" {c}={cells[c]}" for c in sweep.index)
+        for field in dict.fromkeys([*fields, *(c for c in new if c not in cells)]):
+            if field.endswith(TIMING_SUFFIXES) or field in RESERVED:
+                continue
+            if not _agree(cells.get(field, ""), new.get(field, ""), sweep.tolerance_of(field)):
+                out.append(Mismatch(where, field, parse_cell(cells.get(field, "")), parse_cell(new.get(field, ""))))
     return out
 
 
-def _draw(good: list[dict[str, str]], sample: int | None, seed: int) -> list[dict[str, str]]:
-    """``sample`` rows drawn with ``default_rng(seed)`` (``None``: all of them, in order)."""
-    if sample is None:
-        return good
-    sample = checked(check_count, "sample", sample)
-    picks = np.random.default_rng(seed).choice(len(good), size=min(sample, len(good)), replace=False)
-    return [good[i] for i in picks]
-
-
-def _tasks_of(rows: list[dict[str, str]], sweep: Sweep, csv_path: Path) -> list[tuple[dict[str, Any], int]]:
-    """The ``(point, seed)`` of each row (a row outside the grid is refused)."""
-    index, tasks = task_index(sweep), []
-    for row in rows:
-        if (task := index.get(row_id(row, sweep.param_names))) is None:
-            raise SweepMismatchError(f"{csv_path} has a row outside the grid: {row_id(row, sweep.param_names)}")
-        tasks.append(task)
-    return tasks
-
-
 def verify_table(
-    target: Sweep | str | os.PathLike,
+    sweep: Sweep,
     *,
     sample: int | None = 5,
     seed: int = 0,
     time_budget: float | None = None,
     results_dir: str | os.PathLike = "results",
-    tolerance: float | None = None,
+    hint: str = "",
 ) -> VerificationReport:
-    """Recompute ``sample`` stored rows (drawn with ``numpy.random.default_rng(seed)`` among the
-    rows without error; ``None``: all of them, in table order) in this process and compare
-    every record field with the stored value, bit for bit or within the sweep's relative
-    ``tolerance`` (``tolerance`` overrides it). Draws are checked in order until
-    ``time_budget`` seconds are used up (at least one row is checked); the report says so.
+    """Check the table of ``sweep`` whole (:func:`~deepgep.support.sweeps.integrity.check_table`:
+    it must be complete and undamaged, else :class:`TableDamagedError`), then recompute
+    ``sample`` of its tasks (drawn with ``numpy.random.default_rng(seed)``; ``None``: all, in
+    table order) in this process and compare every field of every row with the stored value,
+    bit for bit or within the relative tolerance that the CODE's sweep gives that field (never
+    the file's). Draws are checked in order until ``time_budget`` seconds are used up (at least
+    one task is checked); the report says so, and the probability of catching an altered task.
     """
-    csv_path, meta_path = locate(target, results_dir)
-    meta = read_meta(meta_path)
-    if meta is None:
-        raise SweepError(f"no metadata at {meta_path}: cannot tell which task made the table")
-    sweep = Sweep.from_metadata(meta)
-    tol = sweep.tolerance if tolerance is None else checked(check_real, "tolerance", tolerance)
-    table = read_table(csv_path)
-    chosen = _draw([row for row in table.rows if not row[ERROR]], sample, seed)
-    func, tasks = resolve_task(sweep.task), _tasks_of(chosen, sweep, csv_path)
-    forbidden, fields = (*sweep.param_names, *RESERVED), table.record_fields()
-    keys = tuple(task_key(point, task_seed) for point, task_seed in tasks)
+    if not isinstance(sweep, Sweep):
+        raise SweepError(f"verify_table takes the Sweep of the code, got {type(sweep).__name__}")
+    status = check_table(sweep, results_dir, hint)
+    if status.state != "complete":
+        raise TableDamagedError(f"{status.path}: {status.state} ({status.stored} of {status.tasks} tasks stored); "
+                                f"{hint or 'run the sweep to complete it'}")
+    groups = task_groups(status.table, sweep)
+    index = task_index(sweep)
+    ids = list(groups)
+    if sample is not None:
+        sample = checked(check_count, "sample", sample)
+        picks = np.random.default_rng(seed).choice(len(ids), size=min(sample, len(ids)), replace=False)
+        ids = [ids[i] for i in picks]
+    func, fields = resolve_task(sweep.task), status.table.record_fields(sweep)
+    forbidden = (*sweep.param_names, *RESERVED)
+    keys = tuple(task_key(*index[tid]) for tid in ids)
     started, checked_keys, mismatches, stopped = time.perf_counter(), [], [], False
-    for key, cells, (point, task_seed) in zip(keys, chosen, tasks):
+    for key, tid in zip(keys, ids):
         if checked_keys and time_budget is not None and time.perf_counter() - started >= time_budget:
             stopped = True
             break
+        point, task_seed = index[tid]
         outcome = execute(func, {**sweep.constants, **point}, task_seed, forbidden)
-        mismatches += _compare(key, cells, fields, outcome, tol)
+        mismatches += _compare(sweep, key, groups[tid], fields, point, task_seed, outcome)
         checked_keys.append(key)
-    return VerificationReport(csv_path, seed, tol, len(keys), keys, tuple(checked_keys), tuple(mismatches),
-                              stopped, time.perf_counter() - started)
+    return VerificationReport(status.path, seed, sweep.tolerance, sweep.n_tasks, keys, tuple(checked_keys),
+                              tuple(mismatches), stopped, time.perf_counter() - started)
