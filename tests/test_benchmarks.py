@@ -70,3 +70,22 @@ def test_sweeps_benchmark_reports_its_ratios():
                     r"all recorded sweeps: ([0-9.]+) CPU h"):
         match = re.search(pattern, text)
         assert match and float(match.group(1)) > 0, (pattern, text)
+
+
+EVIDENCE_SCRIPT = ROOT / "benchmarks" / "bench_evidence.py"
+CHANNEL_SCRIPT = ROOT / "benchmarks" / "bench_output_channel.py"
+
+
+def test_quick_evidence_benchmark_runs_and_reports():
+    """The SMC estimator's throughput against the one-by-one baseline, at d0 = 16 (its values
+    must agree with the baseline's: the script exits 1 otherwise)."""
+    text = _run_quick(EVIDENCE_SCRIPT, timeout=600)
+    assert re.search(r"PASS|FAIL", text) and re.search(r"[0-9.]+x", text), text
+
+
+def test_quick_output_channel_benchmark_runs_and_reports():
+    """The compiled general output channel against the reference rule, on 10 alpha points (the
+    agreement of their overlaps is checked by the script and sets its exit status)."""
+    text = _run_quick(CHANNEL_SCRIPT, timeout=600)
+    ratio = re.search(r"speed ratio reference / adaptive: ([0-9.]+)x", text)
+    assert ratio and float(ratio.group(1)) > 0, text

@@ -269,7 +269,8 @@ def test_config_bibliography_and_extensions():
     sphinx = config["sphinx"]
     assert "sphinx_proof" in sphinx["extra_extensions"]
     assert sphinx["local_extensions"] == {"offline_mathjax": "book/_ext",
-                                          "execution_cache": "book/_ext"}
+                                          "execution_cache": "book/_ext",
+                                          "api_reference": "book/_ext"}
     assert sphinx["config"]["bibtex_reference_style"] == "author_year"
     assert sphinx["config"]["mathjax3_config"]["tex"]["macros"]
 

@@ -6,7 +6,6 @@ real entry points (``python -m deepgep`` and the installed ``deepgep`` console s
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -16,11 +15,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from deepgep import cli
 from deepgep.cli import RECORD_KEYS, main, parse_alpha_grid
-from deepgep.theory.state_evolution import gaussian_closed_form
+from deepgep.cli import timing
+from deepgep.theory.channels import make_channel
+from deepgep.theory.hypotheses import TheoremWarning
+from deepgep.theory.layers import equivalent_glm, layer_coefficients
+from deepgep.theory.state_evolution import bayes_optimal_curve, gaussian_closed_form
 
 TANH2 = ["--activation", "tanh", "--gain", "2", "--depth", "2"]
 EQUIVALENT_KEYS = {"activation", "gain", "depth", "readout_gain", "readout_noise", "sigma", "rho",
@@ -42,11 +46,16 @@ def run_json(capsys, *argv: str) -> dict:
     return json.loads(out)
 
 
-def read_csv(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
-    lines = text.splitlines()
-    meta = dict(line[2:].split("=", 1) for line in lines if line.startswith("# "))
-    rows = list(csv.DictReader(io.StringIO("\n".join(l for l in lines if not l.startswith("#")))))
-    return meta, rows
+def read_csv(text: str) -> pd.DataFrame:
+    """The CSV as a reader parses it: pandas with no option (no comment lines to skip)."""
+    return pd.read_csv(io.StringIO(text))
+
+
+BAYES_CSV_COLUMNS = [*RECORD_KEYS, "activation", "gain", "depth", "readout_gain", "readout_noise", "eta0",
+                     "gamma0", "kappa", "channel", "noise", "satisfies_theorem", "damping", "tol", "max_iter"]
+EQUIVALENT_CSV_COLUMNS = ["layer", "width", "sigma", "rho", "eps", "mean", "eta", "gamma", "activation", "gain",
+                          "depth", "readout_gain", "readout_noise", "eta0", "gamma0", "kappa", "satisfies_theorem",
+                          "d_min"]
 
 
 # --- equivalent ------------------------------------------------------------------------------
@@ -106,6 +115,39 @@ def test_relu_activation_warns_but_computes(capsys):
     assert json.loads(out)["satisfies_theorem"] is False
     assert err.startswith("deepgep: warning: outside the theorem's hypotheses: ")
     assert len(err.splitlines()) == 1
+    # which hypotheses fail, measured: not odd, and a kink (not C^2)
+    assert "'relu'" in err and "not odd" in err and "not C^2" in err and "kink" in err
+
+
+def test_equivalent_csv_reads_with_pandas_as_is(capsys):
+    """One row per l = 0..L, the model in columns on every row; the same numbers as the json
+    (full precision) and the types a reader expects."""
+    doc = run_json(capsys, "equivalent", *TANH2, "--widths", "400,300,200")
+    code, out, err = run(capsys, "equivalent", *TANH2, "--widths", "400,300,200", "--format", "csv")
+    assert code == 0 and err == ""
+    df = read_csv(out)
+    assert list(df.columns) == EQUIVALENT_CSV_COLUMNS
+    assert list(df["layer"]) == [0, 1, 2] and list(df["width"]) == [400, 300, 200]
+    for key in ("layer", "width", "depth", "d_min"):
+        assert df[key].dtype == np.int64, key
+    for key in ("sigma", "rho", "eps", "mean", "eta", "gamma", "gain", "eta0", "gamma0", "kappa"):
+        assert df[key].dtype == np.float64, key
+    assert df["satisfies_theorem"].dtype == bool and df["satisfies_theorem"].all()
+    assert set(df["activation"]) == {"tanh"}
+    assert list(df["sigma"]) == doc["sigma"] and list(df["rho"][1:]) == doc["rho"]
+    assert list(df["eps"][1:]) == doc["eps"] and list(df["eta"]) == doc["eta"]
+    assert list(df["gamma"]) == doc["gamma"]
+    assert df["rho"].isna()[0] and df["eps"].isna()[0] and df["mean"].isna()[0]  # layer 0: the input
+    assert (df["kappa"] == doc["kappa"]).all() and (df["gamma0"] == doc["gamma0"]).all()
+
+
+def test_equivalent_csv_without_widths_and_at_depth_zero(capsys):
+    _, out, _ = run(capsys, "equivalent", *TANH2, "--format", "csv")
+    df = read_csv(out)
+    assert len(df) == 3 and df["width"].isna().all() and df["d_min"].isna().all()
+    _, out, _ = run(capsys, "equivalent", "--depth", "0", "--rho", "2", "--format", "csv")
+    df = read_csv(out)
+    assert len(df) == 1 and df["kappa"][0] == 4.0 and df["activation"].isna().all()
 
 
 # --- bayes -----------------------------------------------------------------------------------
@@ -152,19 +194,34 @@ def test_bayes_json_has_every_key(capsys):
 
 
 def test_bayes_csv_one_row_per_alpha(capsys):
+    """pandas reads the csv as it is: one header row (no comment lines), the records' columns,
+    then the model's and the solver's, repeated on every row, with their types."""
     code, out, err = run(capsys, "bayes", *TANH2, "--channel", "sign", "--alpha", "0.1:7:12",
                          "--format", "csv")
     # the sign readout is outside the proof: the CLI says so, and still answers
     assert code == 0 and "not C^2" in err and "Cui et al." in err
-    meta, rows = read_csv(out)
-    assert MODEL_KEYS <= set(meta) and meta["channel"] == "sign" and meta["depth"] == "2"
-    assert float(meta["kappa"]) == pytest.approx(0.409095, abs=1e-6)
-    assert len(rows) == 12 and list(rows[0]) == list(RECORD_KEYS)
-    np.testing.assert_allclose([float(r["alpha"]) for r in rows], np.linspace(0.1, 7, 12),
-                               rtol=1e-15)
-    assert {r["branches_disagree"] for r in rows} <= {"true", "false"}
-    q = [float(r["q"]) for r in rows]
-    assert all(b > a for a, b in zip(q, q[1:]))  # the overlap grows with alpha
+    assert not out.startswith("#")
+    df = read_csv(out)
+    assert list(df.columns) == BAYES_CSV_COLUMNS and MODEL_KEYS <= set(df.columns)
+    assert len(df) == 12
+    assert set(df["channel"]) == {"sign"} and set(df["depth"]) == {2} and set(df["activation"]) == {"tanh"}
+    assert df["kappa"].nunique() == 1 and df["kappa"][0] == pytest.approx(0.409095, abs=1e-6)
+    for key in ("iterations", "depth", "max_iter"):
+        assert df[key].dtype == np.int64, key
+    for key in ("alpha", "q", "q_hat", "mse", "free_entropy", "kappa", "gamma0", "noise", "tol", "gain"):
+        assert df[key].dtype == np.float64, key
+    assert df["branches_disagree"].dtype == bool and df["satisfies_theorem"].dtype == bool
+    assert not df["satisfies_theorem"].any()  # the sign readout
+    np.testing.assert_allclose(df["alpha"], np.linspace(0.1, 7, 12), rtol=1e-15)
+    assert df["q"].is_monotonic_increasing  # the overlap grows with alpha
+
+
+def test_bayes_csv_at_depth_zero_has_empty_activation(capsys):
+    _, out, _ = run(capsys, "bayes", "--depth", "0", "--channel", "linear", "--noise", "0.5",
+                    "--alpha", "0.5,1", "--format", "csv")
+    df = read_csv(out)
+    assert len(df) == 2 and df["activation"].isna().all() and df["gain"].isna().all()
+    assert df["satisfies_theorem"].all() and list(df["depth"]) == [0, 0]
 
 
 def test_csv_and_json_agree_to_full_precision(capsys):
@@ -172,9 +229,11 @@ def test_csv_and_json_agree_to_full_precision(capsys):
             "--alpha", "0.5,2")
     doc = run_json(capsys, *argv)
     _, out, _ = run(capsys, *argv, "--format", "csv")
-    _, rows = read_csv(out)
-    for rec, row in zip(doc["records"], rows):
-        assert float(row["q"]) == rec["q"] and float(row["free_entropy"]) == rec["free_entropy"]
+    df = read_csv(out)
+    for key in RECORD_KEYS:
+        assert list(df[key]) == [rec[key] for rec in doc["records"]], key
+    for key, value in {**doc["model"], **doc["solver"]}.items():
+        assert set(df[key]) == {value}, key
 
 
 def test_bayes_table(capsys):
@@ -214,16 +273,48 @@ def test_warning_for_a_channel_outside_the_theorem(capsys):
                          "--alpha", "1", "--tol", "1")
     assert code == 0
     assert json.loads(out)["model"]["satisfies_theorem"] is False
-    assert err.startswith("deepgep: warning: outside the theorem's hypotheses: ")
+    # one theorem warning; on a loaded machine a timing warning (the quadrature channel is slow)
+    # may come first, and the progress bars after
+    warnings = [line for line in err.splitlines() if line.startswith("deepgep: warning: outside the theorem's")]
+    assert len(warnings) == 1, err
     assert "'relu'" in err and len(err.splitlines()) == 1
 
 
 def test_warning_for_relu_activation_in_bayes(capsys):
+    """Two hypotheses fail, one warning line each, in the order the library meets them: the
+    activation (layer_coefficients), then the readout (bayes_optimal_curve)."""
     code, out, err = run(capsys, "bayes", "--depth", "2", "--activation", "relu", "--channel",
                          "sign", "--alpha", "1,2")
     assert code == 0 and len(json.loads(out)["records"]) == 2
-    assert err.startswith("deepgep: warning: outside the theorem's hypotheses: ")
-    assert len(err.splitlines()) == 1
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("deepgep: warning: outside the theorem's hypotheses: ") for line in lines)
+    assert "'relu'" in lines[0] and "sign readout" in lines[1]
+
+
+def test_cli_warnings_are_the_library_warnings(capsys):
+    """The CLI prints the TheoremWarnings of the Python API (one home of the texts)."""
+    with pytest.warns(TheoremWarning) as caught:
+        glm = equivalent_glm(layer_coefficients("relu", 2))
+        bayes_optimal_curve(make_channel("sign", glm.gamma0), glm.kappa, [1.0, 2.0])
+    library = [str(w.message) for w in caught]
+    _, _, err = run(capsys, "bayes", "--depth", "2", "--activation", "relu", "--channel", "sign",
+                    "--alpha", "1,2")
+    assert [line.removeprefix("deepgep: warning: ") for line in err.splitlines()] == library
+
+
+def test_slow_channel_says_how_long_and_shows_progress(capsys, monkeypatch):
+    """A run expected to exceed SLOW_SECONDS prints the expected time (from one timed average)
+    and turns the progress bars on; a fast one prints nothing."""
+    argv = ("bayes", "--depth", "1", "--channel", "tanh", "--noise", "0.1", "--alpha", "1,2", "--tol", "1e-3")
+    code, _, err = run(capsys, *argv)
+    assert code == 0 and err == ""
+    monkeypatch.setattr(timing, "SLOW_SECONDS", 0.0)
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and len(json.loads(out)["records"]) == 2
+    note = err.splitlines()[0]
+    assert note.startswith("deepgep: warning: the tanh channel is integrated by quadrature (")
+    assert "ms per average" in note and "for 2 alpha points" in note and "uninformed" in err
 
 
 def test_depth_zero_ignores_activation_with_a_note(capsys):
@@ -237,7 +328,7 @@ def test_progress_goes_to_stderr(capsys):
     code, out, err = run(capsys, "bayes", "--depth", "0", "--channel", "linear", "--noise", "1",
                          "--alpha", "1,2", "--progress", "--format", "csv")
     assert code == 0 and "uninformed" in err
-    assert len(read_csv(out)[1]) == 2
+    assert len(read_csv(out)) == 2
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -388,8 +479,8 @@ def test_console_script_entry_point():
         capture_output=True, text=True, timeout=120, env=_env(),
     )
     assert proc.returncode == 0, proc.stderr
-    meta, rows = read_csv(proc.stdout)
-    assert meta["channel"] == "sign" and len(rows) == 4
+    df = read_csv(proc.stdout)
+    assert set(df["channel"]) == {"sign"} and len(df) == 4
     bad = subprocess.run([str(exe), "bayes", *TANH2, "--channel", "sign", "--alpha", "0"],
                          capture_output=True, text=True, timeout=120, env=_env())
     assert bad.returncode == 2 and bad.stdout == ""
@@ -455,7 +546,7 @@ def test_claims_report_on_the_recorded_tables(capsys):
     verdicts = json.loads(out)
     assert len(verdicts) >= 3
     for v in verdicts:
-        assert set(v) == {"chapter", "name", "statement", "statistic", "threshold", "holds", "detail",
+        assert set(v) == {"chapter", "kind", "name", "statement", "statistic", "threshold", "holds", "detail",
                           "perturbations", "resolution"}
         assert v["holds"] and v["perturbations"] and not any(p["holds"] for p in v["perturbations"])
     assert any(r["parameter"] == "depth_factor" for v in verdicts for r in v["resolution"])

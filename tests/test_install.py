@@ -27,8 +27,8 @@ from deepgep.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf8"))["project"]["version"]
 #: Import names of the optional packages (extras sampling, sweeps, cluster, learners, plot).
-OPTIONAL = ("jax", "jaxlib", "blackjax", "dask", "distributed", "dask_jobqueue", "matplotlib",
-            "sklearn")
+OPTIONAL = ("jax", "jaxlib", "blackjax", "arviz", "xarray", "dask", "distributed", "dask_jobqueue",
+            "matplotlib", "sklearn")
 EQUIVALENT = ["equivalent", "--activation", "tanh", "--gain", "2", "--depth", "2", "--format", "json"]
 BAYES = ["bayes", "--activation", "tanh", "--gain", "2", "--depth", "2", "--channel", "sign",
          "--noise", "0.1", "--alpha", "0.5,1,2", "--format", "json"]

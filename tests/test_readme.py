@@ -1,7 +1,8 @@
 """Every command the README shows works as a new user would type it.
 
-The ``bash`` blocks of README.md are run line by line (``make book`` and ``make test`` excepted:
-``make test`` is this very run, and the browser test builds the book), from the root of the
+The ``bash`` blocks of README.md are run line by line (``make book``, ``make test`` and ``pip
+install`` excepted: ``make test`` is this very run, the browser test builds the book, and
+``tests/test_install.py`` installs the library into a fresh virtual environment), from the root of the
 repository, with the recorded tables of reruns written to a fresh folder; each must exit 0. The
 ``text`` block is the output of the command just before it, verbatim. The ``python`` block runs
 and prints what its comment says.
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf8")
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
 #: Commands not run here, and why (see the module docstring).
-NOT_RUN = ("make book", "make test")
+NOT_RUN = ("make book", "make test", "pip install")
 
 pytestmark = pytest.mark.rerun
 

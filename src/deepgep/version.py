@@ -8,11 +8,12 @@ the ``pyproject.toml`` two folders above this file, and is ``0+unknown`` if ther
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["DISTRIBUTION", "UNKNOWN_VERSION", "VERSION", "source_tree_version"]
+__all__ = ["DISTRIBUTION", "UNKNOWN_VERSION", "VERSION", "GIT_SECONDS", "source_tree_version", "source_state"]
 
 #: The name of the distribution on the package index (``pip install deepgep``).
 DISTRIBUTION = "deepgep"
@@ -40,6 +41,26 @@ def _find_version() -> str:
     except metadata.PackageNotFoundError:
         here = Path(__file__).resolve()
         return source_tree_version(here.parents[2] / "pyproject.toml") or UNKNOWN_VERSION
+
+
+#: Seconds allowed to ``git`` when the commit of the source tree is read.
+GIT_SECONDS = 10.0
+
+
+def source_state() -> tuple[str | None, bool]:
+    """``(commit, dirty)`` of the git checkout this deepgep is imported from: ``(None, False)``
+    for an installed wheel (no checkout) or without git; ``dirty`` if tracked files differ from
+    the commit. The one home of this question (the recorded tables' metadata and the cluster's
+    worker check both ask it)."""
+    where = str(Path(__file__).resolve().parent)
+    try:
+        commit = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=GIT_SECONDS, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=GIT_SECONDS, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None, False
+    return commit or None, bool(status.strip())
 
 
 #: The version of this deepgep (PEP 440 string, e.g. ``"0.1.0"``).

@@ -13,9 +13,10 @@ import pytest
 
 from deepgep.chapters import experiment_class
 from deepgep.chapters import ch1_gaussian_equivalence_tasks as tasks
-from deepgep.chapters.ch1_gaussian_equivalence import (GaussianEquivalence, LayerTheory, bound_shape_curve, claims,
-                                                       coefficient_limits, exponent_fit, sample_size_arrays,
-                                                       width_arrays, width_means, width_values)
+from deepgep.chapters.ch1_gaussian_equivalence import (GaussianEquivalence, GrowthTheory, LayerTheory,
+                                                       bound_shape_curve, claims, coefficient_limits, exponent_fit,
+                                                       growth_exponents, sample_size_arrays, width_arrays, width_means,
+                                                       width_values)
 from deepgep.chapters.ch1_gaussian_equivalence_tasks import MOMENTS, sample_size_task, width_task
 from deepgep.support.claims import evaluate
 from deepgep.support.experiment import ExperimentError
@@ -173,8 +174,42 @@ def test_readers_and_claims_on_a_small_run():
     sizes = sample_size_arrays(tables["sample_size"], 20)
     assert sizes["kernel_vs_linear"].shape == (3, 2) and list(sizes["n"]) == [20, 40, 80]
     verdicts = [evaluate(c) for c in claims(experiment, tables)]
-    assert len(verdicts) == 3 and all(v["perturbations"] for v in verdicts)
+    assert len(verdicts) == 4 and all(v["perturbations"] for v in verdicts)
     assert all(math.isfinite(v["statistic"]) for v in verdicts) and any(v["resolution"] for v in verdicts)
+
+
+def _growth_table(widths, alphas, networks, law) -> pd.DataFrame:
+    """A sample-size table whose non-white part is exactly ``c_seed law(n, d)``."""
+    rows = []
+    for d in widths:
+        for seed in range(networks):
+            for a in alphas:
+                n = tasks.samples_of(a, d)
+                rows.append({"width": d, "seed": seed, "alpha": a, "kernel_op": 0.1, "gram_vs_kernel": 1.0,
+                             "offdiag": (1.0 + 0.1 * seed) * law(n, d)})
+    return pd.DataFrame(rows)
+
+
+def test_growth_exponents_recover_exact_laws_and_the_claim_tells_them_apart():
+    """Slopes of an exact law: 1 against the bound's shape when the part grows like the shape, 1
+    against n when it grows like n; the claim passes the first (with 1 % noise per network) and
+    rejects the wrong growths."""
+    experiment = _small().replace(sample_size_widths=(20, 40), sample_size_alphas=(0.5, 1.0, 2.0, 4.0, 8.0, 16.0))
+    widths, alphas = experiment.sample_size_widths, experiment.sample_size_alphas
+    like_shape = _growth_table(widths, alphas, 5, lambda n, d: theorem1_bound_shape(float(n), d))
+    for d in widths:
+        np.testing.assert_allclose(growth_exponents(like_shape, d, "bound"), 1.0, rtol=1e-10)
+    like_n = _growth_table(widths, alphas, 5, lambda n, d: float(n))
+    np.testing.assert_allclose(growth_exponents(like_n, widths[0], "n"), 1.0, rtol=1e-10)
+    assert np.all(growth_exponents(like_n, widths[0], "bound") > 1.0)
+    with pytest.raises(ValueError, match="regressor"):
+        growth_exponents(like_n, widths[0], "sqrt")
+    rng = np.random.default_rng(5)
+    noisy = like_shape.assign(offdiag=like_shape["offdiag"] * np.exp(0.01 * rng.standard_normal(len(like_shape))))
+    tables = {**_tables(_small()), "sample_size": noisy}
+    growth = next(c for c in claims(experiment, tables) if c.name.startswith("non-white part"))
+    assert growth.test(GrowthTheory()).holds
+    assert growth.perturbations and not any(growth.test(t).holds for t in growth.perturbations.values())
 
 
 def test_the_layer_theory_without_noise_is_the_linear_layer():

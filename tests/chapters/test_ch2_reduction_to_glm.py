@@ -14,12 +14,15 @@ import pandas as pd
 import pytest
 
 from deepgep.chapters import experiment_class
-from deepgep.chapters.ch2_reduction_to_glm import (ReductionToGLM, claims, gamp_errors, kurtosis_exponent,
-                                                   label_statistics, narrow_matrix, penalty_vertex, ridge_errors,
-                                                   ridge_means, size_extrapolation, vertex_reference)
-from deepgep.chapters.ch2_reduction_to_glm_tasks import (QUANTILES, ReductionTheory, bound_shape_over_widths, gamp_task,
-                                                         gamp_theory, labels_task, narrow_task, ridge_task,
-                                                         ridge_theory_curves)
+from deepgep.chapters.ch2_reduction_to_glm import ReductionToGLM, claims, ridge_limits
+from deepgep.chapters.ch2_reduction_to_glm_tables import (gamp_errors, kurtosis_exponent, label_moments,
+                                                          label_statistics, narrow_matrix, narrow_predictions,
+                                                          penalty_vertex, ridge_errors, ridge_means, size_extrapolation,
+                                                          vertex_reference)
+from deepgep.chapters.ch2_reduction_to_glm_tasks import (QUANTILES, MomentTheory, ReductionTheory,
+                                                         bound_shape_over_widths, gamp_task, gamp_theory, labels_task,
+                                                         linear_variance, narrow_task, ridge_task, ridge_theory_curves)
+from deepgep.theory.ridge import ridge_regression_error
 from deepgep.support.claims import evaluate
 from deepgep.support.experiment import ExperimentError
 from deepgep.support.sweeps import load_frame, run_sweep
@@ -29,7 +32,7 @@ RIDGE = {**BASE, "d0": 40, "width_ratio": 1.0, "depths": [1, 2], "alphas": [0.5,
          "penalty_factors": [0.5, 1.0, 2.0], "n_test": 400}
 #: The keys of the book's recorded tables (results/ch2/<name>-<key>.csv): a change of a sweep's
 #: parameters, grid, index or task name would make the book lose its tables.
-BOOK_KEYS = {"ridge": "22a6fd1662d8", "gamp": "c930d6368611", "labels": "fb5927760a65", "narrow": "4585b807b06a"}
+BOOK_KEYS = {"ridge": "22a6fd1662d8", "gamp": "c930d6368611", "labels": "fe0a2f6beda1", "narrow": "fae376bd5945"}
 
 
 def test_the_registry_finds_the_experiment_and_the_presets_are_valid():
@@ -38,7 +41,7 @@ def test_the_registry_finds_the_experiment_and_the_presets_are_valid():
     assert paper.is_book and not fast.is_book and fast.preset_name() == "fast"
     assert {name for name, _, _ in fast.differences()} == {
         "d0s", "teachers", "gamp_d0", "gamp_teachers", "labels_d0", "labels_n", "labels_teachers", "narrow_d0",
-        "hidden_widths", "narrow_teachers", "kurtosis_n"}
+        "hidden_widths", "narrow_teachers", "narrow_n_test"}
     assert {k: s.key for k, s in paper.sweeps().items()} == BOOK_KEYS
 
 
@@ -112,12 +115,19 @@ def test_labels_and_narrow_tasks_record_their_fields():
                                                                 for p in (0.1, 0.5, 0.9)]
     for teacher in ("deep", "glm"):
         mine = [r for r in recs if r["teacher"] == teacher]
-        assert len({(r["variance"], r["kurtosis"]) for r in mine}) == 1  # the teacher's, on each of its rows
+        assert len({(r["variance"], r["kurtosis"], r["linear"]) for r in mine}) == 1  # the teacher's, on each row
+        assert 0 < mine[0]["linear"] < mine[0]["variance"]
         assert [r["quantile"] for r in mine] == sorted(r["quantile"] for r in mine)
-    narrow = narrow_task({**BASE, "d0": 60, "width": 5, "alpha": 2.0, "depth": 1, "n_test": 300, "kurtosis_n": 4000}, 0)
-    assert set(narrow) == {"excess", "kurtosis", "glm_kurtosis"}
+    params = {**BASE, "d0": 60, "width": 5, "alpha": 2.0, "depth": 1, "n_test": 4000}
+    narrow = narrow_task(params, 0)
+    assert narrow == narrow_task(params, 0)
+    assert set(narrow) == {"test_error", "excess", "linear", "variance", "own_excess", "kurtosis", "glm_kurtosis"}
     # a width-5 tanh(2x) layer gives clearly sub-Gaussian labels (bounded units, few of them)
     assert narrow["kurtosis"] < -0.2 and abs(narrow["glm_kurtosis"]) < 0.3
+    # the two excesses differ by the two predictions: the GLM's and the teacher's own moments'
+    lam = ReductionToGLM.paper().glm(1).ridge_penalty
+    own = ridge_regression_error(narrow["linear"], narrow["variance"] - narrow["linear"], 2.0, lam)
+    assert narrow["test_error"] - own == pytest.approx(narrow["own_excess"], abs=1e-12)
 
 
 def test_ridge_theory_curves_reach_the_bayes_error_only_at_lambda_star():
@@ -155,7 +165,7 @@ def _small() -> ReductionToGLM:
     return ReductionToGLM.fast().replace(
         depths=(1, 2), d0s=(20, 30, 40), width_ratios=(1.0, 1.5), alphas=(0.5, 1.0, 4.0), teachers=3, n_test=200,
         gamp_d0=60, gamp_iterations=3, gamp_teachers=3, labels_d0=20, labels_n=300, labels_teachers=3, narrow_d0=30,
-        hidden_widths=(5, 10, 20), narrow_teachers=3, kurtosis_n=500)
+        hidden_widths=(5, 10, 20), narrow_teachers=3, narrow_n_test=1500)
 
 
 @pytest.fixture(scope="module")
@@ -184,15 +194,20 @@ def test_the_readers_on_a_computed_table(small_tables):
     iterations, m, se = gamp_errors(small_tables["gamp"], "regression")
     assert iterations.tolist() == [0, 1, 2, 3] and np.all(se > 0) and m[-1] < m[0]
     stats = label_statistics(small_tables["labels"])
-    assert stats["statistic"] == [f"q={p:g}" for p in QUANTILES] + ["variance", "kurtosis"]
-    assert stats["deep"].shape == stats["z"].shape == (len(QUANTILES) + 2,) and np.all(np.isfinite(stats["z"]))
+    assert stats["statistic"] == [f"q={p:g}" for p in QUANTILES] + ["variance", "kurtosis", "linear", "rest"]
+    assert stats["deep"].shape == stats["z"].shape == (len(QUANTILES) + 4,) and np.all(np.isfinite(stats["z"]))
+    split = label_moments(small_tables["labels"], "glm")
+    np.testing.assert_allclose(split["linear"] + split["rest"], split["variance"], rtol=1e-14)
+    limits = ridge_limits(ridge, e, ReductionTheory(e.activation, e.gain, e.noise))
+    assert [(r["depth"], r["alpha"]) for r in limits] == [(L, a) for L in e.depths for a in e.alphas]
+    assert all(r["se"] > 0 for r in limits)
     assert narrow_matrix(small_tables["narrow"], "kurtosis", e.hidden_widths).shape == (3, 3)
     assert math.isfinite(kurtosis_exponent(small_tables["narrow"], e.hidden_widths)["exponent"])
 
 
 def test_the_claims_evaluate_on_a_computed_table(small_tables):
     verdicts = [evaluate(c) for c in claims(_small(), small_tables)]
-    assert len(verdicts) == 5 and all(v["perturbations"] for v in verdicts)
+    assert len(verdicts) == 5 and all(v["perturbations"] and v["kind"] == "claim" for v in verdicts)
     assert all(math.isfinite(v["statistic"]) for v in verdicts)
     assert any(v["resolution"] for v in verdicts)
 
@@ -204,3 +219,51 @@ def test_the_theory_of_the_claims_is_the_equivalent_glm_and_its_wrong_theories()
     assert ReductionTheory(e.activation, e.gain, e.noise, glm_depth=1).glm(3) == e.glm(1)
     half = ReductionTheory(e.activation, e.gain, e.noise, gamma0_scale=0.5).glm(2)
     assert half.gamma0 == 0.5 * e.glm(2).gamma0 and half.kappa == e.glm(2).kappa
+    assert ReductionTheory(e.activation, e.gain, e.noise, depth_shift=1).glm(2) == e.glm(3)
+
+
+def test_linear_variance_is_the_unbiased_u_statistic():
+    """Exact on a tiny sample (the off-diagonal sum by hand), and unbiased: for ``y = c.x +
+    noise`` its mean over many samples is ``|c|^2``, while the plain ``|X^T y / n|^2`` is biased
+    up by about ``d Var(y) / n``."""
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((3, 2)), rng.standard_normal(3)
+    by_hand = sum(y[i] * y[j] * X[i] @ X[j] for i in range(3) for j in range(3) if i != j) / 6
+    assert linear_variance(X, y) == pytest.approx(by_hand, rel=1e-13)
+    d, n, c = 20, 200, np.full(20, 0.2)  # |c|^2 = 0.8
+    values, naive = [], []
+    for _ in range(400):
+        X = rng.standard_normal((n, d))
+        y = X @ c + 0.5 * rng.standard_normal(n)
+        values.append(linear_variance(X, y))
+        naive.append(float(np.sum((X.T @ y / n) ** 2)))
+    m, se = np.mean(values), np.std(values, ddof=1) / math.sqrt(len(values))
+    assert abs(m - 0.8) < 4 * se and np.mean(naive) - 0.8 > 10 * se
+    with pytest.raises(ValueError, match="two samples"):
+        linear_variance(X[:1], y[:1])
+
+
+def test_the_moment_theory_predicts_ridge_from_the_second_moments():
+    rows = pd.DataFrame([{"width": w, "seed": s, "linear": 0.3 + 0.01 * s, "variance": 0.6, "test_error": 0.3}
+                         for w in (5, 10) for s in range(3)])
+    glm = ReductionToGLM.paper().glm(2)
+    own = narrow_predictions(rows, [5, 10], MomentTheory(), glm, 2.0)
+    assert own.shape == (2, 3)
+    assert own[1, 2] == pytest.approx(ridge_regression_error(0.32, 0.28, 2.0, glm.ridge_penalty), rel=1e-14)
+    infinite = narrow_predictions(rows, [5, 10], MomentTheory("glm"), glm, 2.0)
+    np.testing.assert_allclose(infinite, ridge_regression_error(glm.kappa, glm.total_noise, 2.0, glm.ridge_penalty))
+    with pytest.raises(ValueError, match="moments"):
+        MomentTheory("fourth")
+
+
+def test_the_narrow_claim_compares_with_the_penalty_the_simulation_used():
+    """The prediction is at the penalty given (the simulation's lambda*), whatever moments the
+    theory names; a depth shift moves the infinite-width moments only."""
+    rows = pd.DataFrame([{"width": w, "seed": s, "linear": 0.3, "variance": 0.6, "test_error": 0.3}
+                         for w in (5, 10) for s in range(2)])
+    e = ReductionToGLM.paper()
+    glm, deeper = e.glm(2), e.glm(3)
+    at = narrow_predictions(rows, [5, 10], MomentTheory("glm"), deeper, 2.0, glm.ridge_penalty)
+    np.testing.assert_allclose(at, ridge_regression_error(deeper.kappa, deeper.total_noise, 2.0, glm.ridge_penalty))
+    own = narrow_predictions(rows, [5, 10], MomentTheory(depth_shift=1), deeper, 2.0, glm.ridge_penalty)
+    np.testing.assert_allclose(own, ridge_regression_error(0.3, 0.3, 2.0, glm.ridge_penalty))

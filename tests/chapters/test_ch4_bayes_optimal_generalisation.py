@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from deepgep.chapters import experiment_class
-from deepgep.chapters.ch4_bayes_optimal_generalisation import (BayesOptimalGeneralisation, claims, escape_arrays,
-                                                               teacher_matrix, teacher_means, width_deviations)
+from deepgep.chapters.ch4_bayes_optimal_generalisation import BayesOptimalGeneralisation, EscapeTheory, claims
+from deepgep.chapters.ch4_bayes_optimal_generalisation_tables import (escape_arrays, escape_crossings, escape_points,
+                                                                     teacher_matrix, teacher_means, width_deviations)
 from deepgep.chapters.ch4_bayes_optimal_generalisation_theory import (bayes_errors, classification_theory,
                                                                       depth_activation_table, plateau,
                                                                       regression_theory)
@@ -41,16 +42,21 @@ def test_the_registry_finds_the_experiment_and_the_presets_are_valid():
     assert paper.is_book and not fast.is_book and fast.preset_name() == "fast"
     assert {name for name, _, _ in fast.differences()} == {
         "d0s", "alphas", "learners_teachers", "n_test", "network_d0s", "network_teachers", "network_max_iter",
-        "escape_d0s", "escape_quadratic_alphas", "escape_teachers"}
+        "escape_d0s", "escape_quadratic_alphas", "escape_teachers", "scaling_d0s", "scaling_teachers"}
 
 
 def test_the_book_sweeps_keep_the_keys_of_the_recorded_tables():
     """The recorded tables are named by these keys: a change of a sweep must be deliberate."""
     keys = {name: sweep.key for name, sweep in BayesOptimalGeneralisation.paper().sweeps().items()}
-    assert keys == {"learners": "f54e25beeef9", "network": "82df6950e2b5", "escape": "616878e0143d"}
+    assert keys == {"learners": "f54e25beeef9", "network": "82df6950e2b5", "escape": "616878e0143d",
+                    "scaling": "0753c5afb4ed"}
     sweeps = BayesOptimalGeneralisation.paper().sweeps()
-    assert [s.n_tasks for s in sweeps.values()] == [4 * 60, 3 * 2 * 2 * 10, 3 * 5 * 10]
+    # scaling: d0 = 15 and 50 at every ratio of both lists (6), and n/d0^2 = 3 at the escape's widths
+    assert [s.n_tasks for s in sweeps.values()] == [4 * 60, 3 * 2 * 2 * 10, 3 * 5 * 10, (2 * 6 + 3) * 6]
     assert sweeps["learners"].index == ("alpha",) and sweeps["escape"].constants["depth"] == 1
+    assert sweeps["scaling"].constants == sweeps["escape"].constants and sweeps["scaling"].task == sweeps["escape"].task
+    escape_points_ = {(g["d0"], g["quadratic_alpha"]) for g in sweeps["escape"].grid}
+    assert not escape_points_ & {(g["d0"], g["quadratic_alpha"]) for g in sweeps["scaling"].grid}
 
 
 @pytest.mark.parametrize("change, name", [
@@ -59,7 +65,8 @@ def test_the_book_sweeps_keep_the_keys_of_the_recorded_tables():
     ({"alphas": (0.5, -1.0)}, "alphas"), ({"alphas": (1.0, 1.0)}, "distinct"), ({"noise": -0.1}, "noise"),
     ({"activation": "nope"}, "nope"),
     ({"logistic_penalty": 0.0}, "logistic_penalty"), ({"network_max_iter": 0}, "network_max_iter"),
-    ({"gain": "big"}, "gain"), ({"lambdas": (1.0,)}, "no parameter lambdas")])
+    ({"gain": "big"}, "gain"), ({"lambdas": (1.0,)}, "no parameter lambdas"),
+    ({"scaling_d0s": (15, 20)}, "scaling_d0s"), ({"scaling_teachers": 1}, "scaling_teachers")])
 def test_bad_parameters_are_refused_naming_the_field(change, name):
     with pytest.raises(ExperimentError, match=name):
         BayesOptimalGeneralisation.fast().replace(**change)
@@ -83,6 +90,8 @@ def test_the_derived_glm_is_the_teachers():
     assert e.escape_glm.total_noise == pytest.approx(gamma1 + 0.01, rel=1e-14) and e.escape_glm.kappa == eta1**2
     assert e.theory_alphas[-1] == 7.0 and e.theory_alphas.size == 200
     assert set(e.derived()) >= {"kappa = eta0^2", "gamma0"}
+    assert e.escape_widths == (15, 20, 30, 40, 50)
+    assert e.escape_level == pytest.approx(0.01 + gamma1 / 2, rel=1e-14)
 
 
 # --- theory curves --------------------------------------------------------------------------------
@@ -194,7 +203,8 @@ def _small() -> BayesOptimalGeneralisation:
     return BayesOptimalGeneralisation.fast().replace(
         d0s=(8, 12, 16), alphas=(1.0, 2.0), learners_teachers=3, n_test=200, network_d0s=(6, 8, 10),
         network_alphas=(1.0,), network_teachers=2, network_max_iter=30, escape_d0s=(5,),
-        escape_quadratic_alphas=(0.5, 1.0), escape_teachers=2, escape_max_iter=30)
+        escape_quadratic_alphas=(0.5, 1.0), escape_teachers=2, escape_max_iter=30, scaling_d0s=(4, 6),
+        scaling_quadratic_alphas=(1.0, 2.0), scaling_teachers=2)
 
 
 @pytest.fixture(scope="module")
@@ -222,15 +232,69 @@ def test_readers_of_the_long_tables(small_tables):
     assert list(dev["d0"]) == [8.0, 12.0, 16.0]
     first = learners[(learners["d0"] == 8) & (learners["alpha"] == 1.0)]["ridge_regression"]
     assert dev["deviation"][0] == pytest.approx(first.mean() - 0.25, rel=1e-12)
-    esc = escape_arrays(_small(), small_tables["escape"])
-    assert esc["ridge"].shape == esc["network"].shape == (1, 2, 2) and esc["n"].tolist() == [[12, 25]]
+    esc = escape_points(pd.concat([small_tables["escape"], small_tables["scaling"]]))
+    assert [tuple(r) for r in esc[["d0", "quadratic_alpha", "n"]].itertuples(index=False)] == [
+        (4, 0.5, 8), (4, 1.0, 16), (4, 2.0, 32), (5, 0.5, 12), (5, 1.0, 25), (5, 2.0, 50), (6, 0.5, 18),
+        (6, 1.0, 36), (6, 2.0, 72)]
+    assert (esc["teachers"] == 2).all() and np.all(esc["network_se"] > 0)
     with pytest.raises(ValueError, match="no rows"):
         teacher_means(learners, "logistic", ("alpha",), d0=99)
 
 
 def test_claims_evaluate_on_a_small_table(small_tables):
     verdicts = [evaluate(c) for c in claims(_small(), small_tables)]
-    assert len(verdicts) == 6 and all(v["perturbations"] for v in verdicts)
+    assert len(verdicts) == 7 and all(v["perturbations"] for v in verdicts)
+    assert [v["name"] for v in verdicts if v["kind"] == "identity"] == ["optimal ridge is Bayes-optimal (regression)"]
     assert all(math.isfinite(v["statistic"]) for v in verdicts)
     identity = next(v for v in verdicts if v["name"].startswith("optimal ridge"))
     assert identity["holds"] and not any(p["holds"] for p in identity["perturbations"])
+
+
+def test_escape_crossings_interpolate_in_log_n():
+    """A width whose error goes 0.3 -> 0.1 between n = 100 and n = 400 crosses 0.2 at n = 200
+    (halfway in log n), with the delta-method error of the two points; one that never ends below
+    the level has no crossing; a peak before the fall does not count (the last crossing)."""
+    points = pd.DataFrame({"d0": [10, 10, 10, 20, 20], "quadratic_alpha": [0.5, 1.0, 4.0, 1.0, 4.0],
+                           "n": [50, 100, 400, 400, 1600], "network": [0.15, 0.3, 0.1, 0.4, 0.3],
+                           "network_se": [0.01, 0.02, 0.02, 0.01, 0.01]})
+    out = escape_crossings(points, 0.2).set_index("d0")
+    assert out.loc[10, "n_cross"] == pytest.approx(200.0, rel=1e-12)
+    assert out.loc[10, "log_se"] == pytest.approx(math.log(4) * math.hypot(0.5 * 0.02, 0.5 * 0.02) / 0.2, rel=1e-12)
+    assert math.isnan(out.loc[20, "n_cross"])
+    assert EscapeTheory().exponent == 2.0
+
+
+def test_escape_arrays_are_the_escape_sweep_per_width_and_ratio(small_tables):
+    e = _small()
+    arrays = escape_arrays(small_tables["escape"], e.escape_d0s, e.escape_quadratic_alphas, e.escape_glm.total_noise)
+    assert arrays["ridge"].shape == arrays["network"].shape == (1, 2, 2)
+    assert arrays["n"].tolist() == [[12, 25]] and arrays["plateau"] == e.escape_glm.total_noise
+    rows = small_tables["escape"].query("quadratic_alpha == 1.0").sort_values("seed")
+    assert np.array_equal(arrays["network"][0, 1], rows["network"].to_numpy())
+
+
+def _synthetic_escape(e: BayesOptimalGeneralisation, exponent: float) -> pd.DataFrame:
+    """Escape rows whose mean error is ``level (n_c / n)`` with ``n_c = 2 d0^exponent``, every
+    width at the ratios 0.5 ... 16 and two teachers (+- 1 % of the mean): it crosses the level at
+    ``n_c``."""
+    rows = []
+    for d0 in e.escape_widths:
+        for ratio in (0.5, 1.0, 2.0, 4.0, 8.0, 16.0):
+            mean = e.escape_level * 2.0 * d0**exponent / round(ratio * d0 * d0)
+            rows += [{"d0": d0, "quadratic_alpha": ratio, "seed": s, "ridge": 1.0, "converged": True,
+                      "network": mean * (1.0 + 0.01 * (2 * s - 1))} for s in (0, 1)]
+    return pd.DataFrame(rows)
+
+
+def test_the_escape_claim_is_a_lower_bound_on_the_exponent(small_tables):
+    """On escapes that cross the level at n = 2 d0^2.5 (three widths), the claim (n grows at least like d0^2)
+    holds, a bound of d0^3 is rejected, a smaller bound (d0^1.5) holds too (one-sided), and an
+    escape exactly at d0^1.5 (two-sided) is rejected."""
+    e = _small()
+    tables = {**small_tables, "escape": _synthetic_escape(e, 2.5), "scaling": _synthetic_escape(e, 2.5).iloc[:0]}
+    claim = next(c for c in claims(e, tables) if c.name.startswith("the escape needs"))
+    assert claim.test(EscapeTheory(2.0)).holds and claim.test(EscapeTheory(1.5)).holds
+    assert not claim.test(EscapeTheory(3.0)).holds and not claim.test(EscapeTheory(1.5, bound=False)).holds
+    assert not any(evaluate(claim)["perturbations"][k]["holds"] for k in (0, 1))
+    fitted = float(claim.statement.split("The fit gives p = ")[1].split()[0])
+    assert abs(fitted - 2.5) < 0.2  # the crossing is linear in log n of a 1/n curve: biased on widths 4-6

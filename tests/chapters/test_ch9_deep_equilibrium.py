@@ -14,8 +14,10 @@ import pandas as pd
 import pytest
 
 from deepgep.chapters import experiment_class
-from deepgep.chapters.ch9_deep_equilibrium import (DeepEquilibrium, KernelTheory, claims, correction_columns,
-                                                   correction_curve)
+from deepgep.chapters.ch9_deep_equilibrium import (DeepEquilibrium, DepthTheory, KernelTheory, claims,
+                                                   correction_columns, correction_curve)
+from deepgep.chapters.ch9_deep_equilibrium_claims import (SHALLOW_DEPTHS, distance_fits, kernel_functions,
+                                                          paired_differences)
 from deepgep.chapters.ch9_deep_equilibrium_tasks import (DEQ_DEPTH, digit_inputs, draw_counts, eigen_task,
                                                          gaussianity_summary, gaussianity_task, kernel_ridge_comparison,
                                                          kernel_samples, kernel_task, limits_task, sphere_inputs,
@@ -42,8 +44,8 @@ def test_the_registry_finds_the_experiment_and_the_presets_are_valid():
 
 def test_derived_contraction_constants_against_independent_values():
     paper = DeepEquilibrium.paper()
-    assert paper.hypothesis_factor == pytest.approx(0.8, rel=1e-12)  # 2 sigma_w Lip(tanh), Lip = 1
-    erf = paper.replace(activation="erf")
+    assert paper.hypothesis_factor == pytest.approx(0.98, rel=1e-12)  # 2 sigma_w Lip(tanh), Lip = 1
+    erf = paper.replace(activation="erf", sigma_w=0.4)
     assert erf.hypothesis_factor == pytest.approx(0.8 * 2 / math.sqrt(math.pi), rel=1e-12)
     # ell on the unit-norm inputs depends on the diagonal only: the 8 x 8 fixed point gives the same
     X = sphere_inputs(paper.base_seed, paper.n_inputs, paper.d0)
@@ -58,6 +60,7 @@ def test_bad_parameters_are_refused_naming_the_field():
     fast = DeepEquilibrium.fast()
     for changes, field in (({"activation": "relu"}, "activation"), ({"kernel_networks": 1}, "kernel_networks"),
                            ({"kernel_widths": (100, 200)}, "kernel_widths"),
+                           ({"limits_widths": (100, 200, 400)}, "limits_widths"),
                            ({"gaussianity_widths": (2, 4, 8, 16, 32)}, "gaussianity_widths"),
                            ({"eigen_widths": (50, 200, 400)}, "eigen_widths"), ({"limits_depths": (2, 1)}, "limits_depths"),
                            ({"sigma_w": 3.0}, "sigma_w"), ({"eigen_sigma_ws": (0.5, 3.0)}, "eigen_sigma_ws"),
@@ -71,12 +74,13 @@ def test_bad_parameters_are_refused_naming_the_field():
 
 
 def test_values_are_coerced_so_that_equal_parameters_give_equal_tables():
-    cell = DeepEquilibrium.from_cell("paper", sigma_w=0.4, kernel_widths=[100, 200, 400, 800, 1600, 3200], d0=10)
+    cell = DeepEquilibrium.from_cell("paper", sigma_w=0.49, kernel_widths=[100, 200, 400, 800, 1600, 3200], d0=10,
+                                     limits_depths=[1, 2, 3, 4, 6, 8, 12, 16])
     assert cell == DeepEquilibrium.paper() and isinstance(cell.kernel_widths, tuple)
     keys = {name: s.key for name, s in DeepEquilibrium.paper().sweeps().items()}
     assert {name: s.key for name, s in cell.sweeps().items()} == keys
     # the keys of the recorded tables (results/ch9): a change here orphans the book's tables
-    assert keys == {"kernel": "b48886981ee3", "gaussianity": "d0f0c2306158", "limits": "626451c1c24a",
+    assert keys == {"kernel": "626040632e13", "gaussianity": "b6cefeff6349", "limits": "cbf7f2143e52",
                     "eigen": "7760d62c7ced"}
     assert DeepEquilibrium.paper().replace(sigma_w=0.3).sweeps()["kernel"].key != keys["kernel"]
 
@@ -109,11 +113,19 @@ def test_limits_task_deepest_network_is_the_deq_and_obeys_the_contraction_bound(
     assert rows == limits_task(params, 3)
     by_depth = {r["depth"]: r for r in rows}
     assert list(by_depth) == [1, 2, 60, DEQ_DEPTH] and "gap" not in by_depth[DEQ_DEPTH]
+    assert "distance" not in by_depth[DEQ_DEPTH]
     q = rows[0]["q"]
-    assert q < 1 and all(r["converged"] and r["q"] == q for r in rows)
+    assert q < 1 and all(r["converged"] and r["q"] == q and r["iterations"] == rows[0]["iterations"] for r in rows)
     assert abs(by_depth[60]["diag"] - by_depth[DEQ_DEPTH]["diag"]) < 1e-12 and by_depth[60]["gap"] < 1e-10
     assert all(by_depth[L]["state"] <= q**L for L in (1, 2, 60))
     assert by_depth[1]["gap"] > by_depth[2]["gap"] > 0
+    # the distance at depth 1 from h^0 = 0: h^1 = phi(U x), an independent recomputation
+    X = sphere_inputs(7, 3, 5)
+    W, U = sample_weights(40, 5, 0.4, 1.0, task_rng(params, 3, 3, 40))
+    h_star = deq_forward(W, U, X, "tanh").h
+    h1 = np.tanh(U @ X.T)
+    assert by_depth[1]["distance"] == pytest.approx(0.16 * np.mean(np.sum((h1 - h_star) ** 2, axis=0)) / 40, rel=1e-12)
+    assert by_depth[1]["distance"] > by_depth[2]["distance"] > by_depth[60]["distance"] >= 0
 
 
 def test_gaussianity_task_fields_and_moments():
@@ -151,7 +163,7 @@ def test_correction_fits_recover_an_exact_law():
 def _small() -> DeepEquilibrium:
     return DeepEquilibrium.fast().replace(n_inputs=3, d0=5, kernel_widths=(20, 40, 80), kernel_networks=3,
                                           gaussianity_widths=(8, 16, 32, 64), gaussianity_batches=3,
-                                          gaussianity_batch_networks=200, limits_widths=(20, 40, 80),
+                                          gaussianity_batch_networks=200, limits_widths=(20, 40, 80, 160),
                                           limits_depths=(1, 2, 4), limits_networks=3, eigen_n_inputs=6,
                                           eigen_widths=(4, 8, 16, 32), eigen_networks=3)
 
@@ -181,14 +193,42 @@ def test_readers_and_claims_on_a_small_computed_table():
     means, ses = width_means(tables["eigen"], "lambda_min", [16, 32])
     assert means.shape == ses.shape == (2,) and np.all(ses > 0)
     counts = draw_counts(tables)
-    assert counts["tasks"] == [9, 12, 9, 12] and counts["networks"][1] == 12 * 200
+    assert counts["tasks"] == [9, 12, 12, 12] and counts["networks"][1] == 12 * 200
     summary = gaussianity_summary(tables["gaussianity"], [8, 16])
     assert list(summary["width"]) == [8, 16] and np.all(summary["kurtosis_se"] > 0)
+    paired = paired_differences(tables["limits"], "diag")
+    one = tables["limits"].query("width == 40 and seed == 1")
+    deq, first = (one.loc[one["depth"] == L, "diag"].item() for L in (DEQ_DEPTH, 1))
+    assert paired.query("width == 40 and seed == 1 and depth == 1")["diag"].item() == pytest.approx(deq - first, abs=0)
+    assert len(paired) == 4 * 3 * 3 and set(paired["depth"]) == {1, 2, 4}
+    fits = distance_fits(tables["limits"], [20, 40, 80, 160], [1, 2, 4])
+    assert set(fits) == {1, 2, 4} and fits[1].values["limit"] > fits[2].values["limit"] > fits[4].values["limit"]
     verdicts = [evaluate(c) for c in claims(experiment, tables)]
-    assert len(verdicts) == 6 and all(v["perturbations"] for v in verdicts)
+    assert len(verdicts) == 8 and all(v["perturbations"] for v in verdicts)
     assert all(v["statistic"] is None or math.isfinite(v["statistic"]) for v in verdicts)
     assert any(v["resolution"] for v in verdicts)
     # the eigenvalue claim against lambda_min = 0 is the z of the fitted limit a + b/n + c/n^2
     fit = fit_linear(correction_columns([8, 16, 32]), *width_means(tables["eigen"], "lambda_min", [8, 16, 32]))
     eigen = claims(experiment, tables)[-1]
     assert eigen.test(KernelTheory(0.0)).statistic == pytest.approx(abs(fit.z("limit")), rel=1e-12)
+    # an equilibrium at depth 1 predicts a zero distance at every depth: rejected with an infinite z
+    depth = claims(experiment, tables)[6]
+    assert depth.name == "no finite depth reaches the equilibrium"
+    assert depth.test(DepthTheory(experiment.sigma_w, 1)).statistic == math.inf
+    # the contraction bound's rate per layer is a wrong theory of the decay; the paired kernel claim
+    # names the shallow depths fixed in advance
+    assert any(t.rate is not None and t.rate == pytest.approx(0.98**2) for t in depth.perturbations.values())
+    assert depth.test(DepthTheory(experiment.sigma_w, rate=0.98**2)).statistic > depth.test(depth.theory).statistic
+    paired = claims(experiment, tables)[5]
+    assert [t.equilibrium_depth for t in paired.perturbations.values()] == list(SHALLOW_DEPTHS)
+
+
+def test_kernel_functions_are_the_theory_and_cached():
+    experiment = _small()
+    kernel, distances = kernel_functions(experiment)
+    X = sphere_inputs(experiment.base_seed, experiment.n_inputs, experiment.d0)
+    star = deq_kernel(input_kernel(X, experiment.sigma_u), experiment.activation, experiment.sigma_w).sigma
+    assert np.array_equal(kernel(experiment.sigma_w, None), star)
+    D = distances(experiment.sigma_w)
+    assert D is distances(experiment.sigma_w) and D.shape == (max(experiment.limits_depths) + 1,)
+    assert D[0] == pytest.approx(np.mean(np.diag(star)), rel=1e-12) and np.all(np.diff(D) < 0)

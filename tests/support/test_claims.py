@@ -65,3 +65,10 @@ def test_joint_thresholds_keep_the_family_level():
     test = chi2_test([1.0, 1.0], [[1.0, 0.9], [0.9, 1.0]])  # correlated points: chi2 = 2 / 1.9
     assert "chi2 = 1.05 on 2 dof" in test.detail and test.holds
     assert not chi2_test([5.0, -5.0], [[1.0, 0.9], [0.9, 1.0]]).holds  # anti-correlated residuals: chi2 = 500
+
+
+def test_an_identity_is_reported_as_such_and_a_bad_kind_is_refused():
+    identity = Claim(1, "sum rule", "a + b = c", lambda t: z_test(1.0, 0.1, 1.0, CLAIM_Z), Line(1.0), kind="identity")
+    assert evaluate(identity)["kind"] == "identity" and evaluate(_claim())["kind"] == "claim"
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Claim(1, "x", "y", lambda t: None, Line(1.0), kind="evidence")

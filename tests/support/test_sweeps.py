@@ -562,3 +562,19 @@ def test_numpy_scalars_in_the_grid_become_python_scalars(tmp_path):
     sweep = make_sweep(tmp_path, grid=[{"x": np.int64(1), "a": np.float64(0.5)}], seeds=np.arange(2))
     assert sweep.grid == ({"x": 1, "a": 0.5},) and sweep.seeds == (0, 1)
     assert type(sweep.grid[0]["x"]) is int and type(sweep.grid[0]["a"]) is float
+
+
+def test_a_verification_is_recorded_only_from_a_clean_checkout(tmp_path, monkeypatch):
+    from deepgep.support.sweeps import verify as verify_module
+
+    sweep, path, meta_path = _recorded(tmp_path)
+    report = verify_table(sweep, sample=2, results_dir=tmp_path / "results")
+    monkeypatch.setattr(verify_module, "source_state", lambda: ("abc123", True))
+    with pytest.raises(SweepError, match="clean git checkout"):
+        verify_module.record_verification(sweep, report, tmp_path / "results")
+    monkeypatch.setattr(verify_module, "source_state", lambda: ("abc123", False))
+    entry = verify_module.record_verification(sweep, report, tmp_path / "results")
+    meta = json.loads(meta_path.read_text())
+    assert meta["verifications"] == [entry] and entry["tasks_checked"] == 2 and entry["mismatches"] == 0
+    assert "abc123" in verify_module.clean_commits(meta)
+    assert load_frame(sweep, tmp_path / "results").shape[0] == 8  # the table itself is untouched

@@ -12,9 +12,11 @@ import pytest
 from deepgep.theory.activations import (
     USER_DEFINED,
     Activation,
+    activation_issue,
     get_activation,
     known_activations,
     require_odd,
+    resolve_function,
 )
 
 EPS = np.finfo(np.float64).eps
@@ -95,22 +97,23 @@ def test_relu_is_flagged_and_rejected():
 
 
 @pytest.mark.parametrize(
-    ("func", "odd"),
+    ("func", "odd", "theorem"),
     [
-        (np.tanh, True),
-        (np.sinh, True),  # values up to sinh(6) ~ 200: relative oddness test
-        (np.arctan, True),
-        (lambda x: x**3 - x, True),
-        (lambda x: x**2, False),
-        (np.cos, False),
-        (lambda x: np.tanh(x) + 1e-6, False),  # a tiny even part is detected
-        (lambda x: np.maximum(x, 0.0), False),
+        (np.tanh, True, True),
+        (np.sinh, True, False),  # values up to sinh(6) ~ 200: relative oddness test; f' unbounded
+        (np.arctan, True, True),
+        (lambda x: x**3 - x, True, False),  # f' = 3 x^2 - 1 unbounded
+        (lambda x: x**2, False, False),
+        (np.cos, False, False),
+        (lambda x: np.tanh(x) + 1e-6, False, False),  # a tiny even part is detected
+        (lambda x: np.maximum(x, 0.0), False, False),
     ],
 )
-def test_user_callable_oddness(func, odd):
+def test_user_callable_oddness(func, odd, theorem):
     act = get_activation(func, 1.5)
     assert act.odd is odd
-    assert act.satisfies_theorem is odd
+    assert act.satisfies_theorem is theorem
+    assert act.hypotheses.odd is odd and act.hypotheses.holds is theorem
     assert act.code == USER_DEFINED and not act.is_builtin
     assert act.name == getattr(func, "__name__", "user")
     np.testing.assert_array_equal(act(GRID), np.asarray(func(1.5 * GRID), dtype=np.float64))
@@ -198,3 +201,59 @@ def test_activation_is_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         act.gain = 3.0
     assert isinstance(act, Activation)
+
+
+# --- activations by name: module:function ------------------------------------------------------
+
+
+def test_module_function_names_resolve_with_importlib():
+    assert resolve_function("numpy:arcsinh") is np.arcsinh
+    assert resolve_function(" numpy.linalg:norm ") is np.linalg.norm
+    assert resolve_function("math:tanh") is math.tanh  # resolved; get_activation then refuses it
+    act = get_activation("numpy:arcsinh", 2.0)
+    assert act.name == "numpy:arcsinh" and act.code == USER_DEFINED and act.gain == 2.0
+    np.testing.assert_array_equal(act(GRID), np.arcsinh(2.0 * GRID))
+    assert act.odd and act.satisfies_theorem and activation_issue(act) is None
+
+
+def test_attribute_paths_resolve():
+    """``module:Class.method``: an attribute path inside the module."""
+    func = resolve_function("numpy:polynomial.Polynomial.fromroots")
+    assert func == np.polynomial.Polynomial.fromroots  # a bound classmethod: equal, not identical
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("numpy:sinhh", "has no attribute 'sinhh'"),
+    ("no_such_module_xyz:f", "cannot import module"),
+    ("numpy:pi", "not a function"),
+    ("numpy", "module:function"),
+    ("numpy:sinh()", "module:function"),
+    ("__import__('os'):system", "module:function"),
+    (":sinh", "module:function"),
+])
+def test_bad_module_function_names_raise_value_error(spec, message):
+    with pytest.raises(ValueError, match=message.replace("(", "\\(")):
+        resolve_function(spec)
+
+
+def test_a_scalar_function_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match="must act elementwise on numpy arrays"):
+        get_activation("math:sinh")
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_builtins_known_flags_agree_with_the_numerical_check(name):
+    """Identity: the built-ins' known status (tanh, erf, sin, linear inside the theorem; relu
+    not odd and kinked) is what check_hypotheses measures on their numpy functions."""
+    act = get_activation(name, 3.0)
+    assert act.hypotheses.holds is act.satisfies_theorem is ODD[name]
+    if name == "relu":
+        assert not act.hypotheses.odd and not act.hypotheses.twice_differentiable
+        assert act.hypotheses.bounded_derivatives
+        issue = activation_issue(act)
+        assert issue.startswith("activation 'relu': not odd") and "kink" in issue and "mean mu_l" in issue
+
+
+def test_require_odd_says_which_hypothesis_fails():
+    with pytest.raises(ValueError, match="f' is unbounded"):
+        require_odd(get_activation("numpy:sinh"))

@@ -1,7 +1,8 @@
 """Tests of deepgep.theory.deq: the mean squared derivative E phi'(u)^2 (closed forms against
 quadrature) and the kernel fixed point of the deep equilibrium model (identities, closed forms,
 contraction errors, the weight-tied iterates), the Lipschitz constants of the contraction
-hypothesis and the smallest eigenvalue of the fixed point.
+hypothesis, the smallest eigenvalue of the fixed point, and the distances of the weight-tied
+states to the equilibrium (against the linear closed form and the cross-kernel recursion).
 
 The kernel map that the fixed point iterates is tested in tests/theory/test_kernels.py; the
 ``sphere_inputs`` fixture comes from tests/conftest.py.
@@ -24,6 +25,7 @@ from deepgep.theory.deq import (
     input_kernel,
     lipschitz_constant,
     min_eigenvalue_scan,
+    state_distances,
     weight_tied_kernels,
 )
 from deepgep.theory.kernels import erf_kernel, kernel_map
@@ -127,3 +129,44 @@ def test_min_eigenvalues_positive_although_sigma1_is_singular(sphere_inputs):
     lam = min_eigenvalue_scan(S1, "erf", [0.0, 0.5, 1.0])
     assert lam[0] == 0.0 and np.all(lam[1:] > 1e-6) and lam[2] > lam[1]
     assert lam[1] == np.linalg.eigvalsh(deq_kernel(S1, "erf", 0.5).sigma)[0]
+
+
+# --- distances of the weight-tied states to the equilibrium ----------------------------------
+
+
+def test_state_distances_linear_closed_form(sphere_inputs):
+    """phi(u) = g u: delta passes through linearly, D^L = (sigma_w g)^(2L) Sigma*(x, x)."""
+    S1 = input_kernel(sphere_inputs(4, 6), 1.0)
+    act = get_activation("linear", 1.5)
+    star = np.diag(deq_kernel(S1, act, 0.5).sigma)
+    D = state_distances(S1, act, 0.5, 6)
+    assert np.allclose(D[0], star, rtol=1e-13)
+    for L in range(7):
+        assert np.allclose(D[L], 0.75 ** (2 * L) * star, rtol=1e-11), L
+
+
+def test_state_distances_equal_the_cross_kernel_recursion(sphere_inputs):
+    """``D^L = Sigma^L + Sigma* - 2 C^L`` with ``C^L = sigma_w^2 E phi(a^L) phi(b)`` on the joint
+    covariance of (depth-L, equilibrium) pre-activations: an independent formula (accurate while
+    D^L is far above the rounding of Sigma*), and the rate ell per layer deeper down."""
+    X = sphere_inputs(5, 7)
+    S1, sw, P = input_kernel(X, 1.0), 0.47, X.shape[0]
+    fp = deq_kernel(S1, "tanh", sw)
+    tied = weight_tied_kernels(S1, "tanh", sw, 4)
+    D = state_distances(S1, "tanh", sw, 14, fixed_point=fp)
+    C = np.zeros((P, P))
+    for L in range(1, 5):
+        joint = np.block([[tied[L - 1] + S1, C + S1], [(C + S1).T, fp.sigma + S1]])
+        C = sw**2 * kernel_map(joint, "tanh")[:P, P:]
+        assert np.allclose(D[L], np.diag(tied[L] + fp.sigma - 2 * C), rtol=1e-9, atol=1e-16), L
+    assert np.all(np.diff(D, axis=0) < 0) and np.all(D[-1] > 0)
+    assert np.allclose(D[-1] / D[-2], D[-1].sum() / D[-2].sum(), rtol=1e-3)
+    assert D[-1].sum() / D[-2].sum() == pytest.approx(fp.lipschitz, rel=1e-5)
+    assert np.allclose(state_distances(S1, "tanh", sw, 5, n_nodes=80), D[:6], rtol=1e-5)
+
+
+def test_state_distances_refuse_bad_input(sphere_inputs):
+    S1 = input_kernel(sphere_inputs(3, 4), 1.0)
+    with pytest.raises(ValueError, match="depth"):
+        state_distances(S1, "tanh", 0.4, -1)
+    assert state_distances(S1, "tanh", 0.4, 0).shape == (1, 3)

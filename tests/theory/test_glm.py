@@ -17,6 +17,9 @@ from scipy import stats
 
 from deepgep.simulate.teachers import TeacherData, glm_teacher_sample
 from deepgep.theory.glm import (
+    gram_spectrum,
+    linear_bayes_test_error,
+    spectral_posterior_mse,
     wishart_statistics,
     expected_linear_mutual_information,
     linear_log_partition,
@@ -237,3 +240,96 @@ def test_nishimori_identity():
     assert abs(m) < 4 * se, (m, se)
     m, se = mean_and_se(diff_wrong)
     assert abs(m) > 10 * se, (m, se)
+
+
+# --- the Bayes-optimal test error given the inputs, from the spectrum ------------------------------
+
+
+@pytest.mark.parametrize("n, d", [(15, 40), (40, 15), (20, 20)])
+def test_spectral_mse_is_the_posterior_trace(n, d):
+    """tr(Sigma)/d from the min(n, d) eigenvalues of the smaller Gram matrix (the d - m zero
+    eigenvalues counted as 1 each) equals linear_posterior's Cholesky value (an identity: 1e-10
+    relative), and the test error is kappa * mse + total_noise."""
+    s = small_problem(n, d, seed=4)
+    spectrum = gram_spectrum(s.X)
+    assert spectrum.shape == (min(n, d),)
+    direct = np.sort(np.linalg.eigvalsh(s.X.T @ s.X / d))[-min(n, d):]
+    assert np.allclose(spectrum, direct, rtol=1e-10, atol=1e-12)
+    _, mse = linear_posterior(s.X, s.y, KAPPA, NOISE_TOTAL)
+    assert spectral_posterior_mse(spectrum, d, KAPPA, NOISE_TOTAL) == pytest.approx(mse, rel=1e-10)
+    full = np.linalg.eigvalsh(s.X.T @ s.X / d)  # all d eigenvalues, zeros (to rounding) included
+    assert spectral_posterior_mse(full, d, KAPPA, NOISE_TOTAL) == pytest.approx(mse, rel=1e-10)
+    assert linear_bayes_test_error(spectrum, d, KAPPA, NOISE_TOTAL) == pytest.approx(KAPPA * mse + NOISE_TOTAL,
+                                                                                      rel=1e-12)
+
+
+def test_spectral_error_acts_row_by_row():
+    """One spectrum per row of a 2-d array, one value per row."""
+    spectra = np.array([gram_spectrum(small_problem(10, 6, seed=k).X) for k in range(3)])
+    rows = linear_bayes_test_error(spectra, 6, KAPPA, NOISE_TOTAL)
+    assert rows.shape == (3,)
+    for k in range(3):
+        assert rows[k] == linear_bayes_test_error(spectra[k], 6, KAPPA, NOISE_TOTAL)
+
+
+def test_bayes_test_error_given_the_inputs_by_monte_carlo():
+    """Fixed inputs X (n = 30, d = 20), 4000 teachers a ~ N(0, I) with their labels, the posterior
+    mean of each by linear_posterior, and its squared error on 50 fresh labelled test inputs: the
+    average is the exact E_GLM(X) within 4 standard errors (about 0.4% of it). The error of the
+    posterior with the wrong noise (total_noise / 5) is larger by many standard errors. X has
+    columns of unequal scales (0.3 to 2), so its spectrum is far from a Gaussian matrix's and
+    E_GLM(X) differs from a Gaussian X's value by more than 5 standard errors: the test sees the
+    dependence on the inputs, not only a typical value (test inputs stay N(0, I), as in the
+    formula)."""
+    n, d, teachers, n_test = 30, 20, 4000, 50
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((n, d)) * np.linspace(0.3, 2.0, d)
+    scale = math.sqrt(KAPPA / d)
+
+    def gain(noise: float) -> np.ndarray:
+        """The posterior mean is linear in y, m = K y: K column by column from linear_posterior."""
+        return np.column_stack([linear_posterior(X, e, KAPPA, noise)[0] for e in np.eye(n)])
+
+    a = rng.standard_normal((teachers, d))
+    y = scale * a @ X.T + math.sqrt(NOISE_TOTAL) * rng.standard_normal((teachers, n))
+    x_test = rng.standard_normal((teachers, n_test, d))
+    y_test = scale * np.einsum("tkd,td->tk", x_test, a) + math.sqrt(NOISE_TOTAL) * rng.standard_normal((teachers, n_test))
+
+    def test_errors(noise: float) -> np.ndarray:
+        mean = y @ gain(noise).T
+        return np.mean((y_test - scale * np.einsum("tkd,td->tk", x_test, mean)) ** 2, axis=1)
+
+    errors, wrong = test_errors(NOISE_TOTAL), test_errors(NOISE_TOTAL / 5)
+    exact = float(linear_bayes_test_error(gram_spectrum(X), d, KAPPA, NOISE_TOTAL))
+    se = errors.std(ddof=1) / math.sqrt(teachers)
+    assert abs(errors.mean() - exact) < 4 * se, (errors.mean(), exact, se)
+    assert wrong.mean() - exact > 10 * se
+    other = float(linear_bayes_test_error(gram_spectrum(rng.standard_normal((n, d))), d, KAPPA, NOISE_TOTAL))
+    assert abs(other - exact) > 5 * se, (other, exact, se)  # 7.4 standard errors with this seed
+
+
+def test_bayes_test_error_approaches_the_closed_form():
+    """E_X E_GLM(X) -> kappa (1 - q*) + total_noise (book eq-linear-closed-form) at alpha = 2,
+    d = 400: 5 input matrices within kappa/d (the O(1/d) correction of the MSE, see
+    test_posterior_mse_approaches_replica_formula, times kappa)."""
+    d = 400
+    _, one_minus_q = replica_linear(ALPHA, KAPPA, NOISE_TOTAL)
+    rng = np.random.default_rng(13)
+    values = [linear_bayes_test_error(gram_spectrum(rng.standard_normal((int(ALPHA * d), d))), d, KAPPA, NOISE_TOTAL)
+              for _ in range(5)]
+    assert abs(np.mean(values) - (KAPPA * one_minus_q + NOISE_TOTAL)) < KAPPA / d
+
+
+def test_spectral_quantities_bad_inputs():
+    good = np.array([0.5, 1.0, 2.0])
+    for bad in (
+        lambda: spectral_posterior_mse(good, 2, KAPPA, NOISE_TOTAL),  # more eigenvalues than d
+        lambda: spectral_posterior_mse(np.array([-0.5, 1.0]), 3, KAPPA, NOISE_TOTAL),
+        lambda: spectral_posterior_mse(np.array([np.nan, 1.0]), 3, KAPPA, NOISE_TOTAL),
+        lambda: spectral_posterior_mse(np.array([]), 3, KAPPA, NOISE_TOTAL),
+        lambda: spectral_posterior_mse(good, 3, -1.0, NOISE_TOTAL),
+        lambda: linear_bayes_test_error(good, 3, KAPPA, 0.0),
+        lambda: gram_spectrum(np.ones(3)),
+    ):
+        with pytest.raises(ValueError):
+            bad()

@@ -23,6 +23,7 @@ CHAPTERS = {
     3: "ch3_free_entropy",
     4: "ch4_bayes_optimal_generalisation",
     5: "ch5_posterior_sampling",
+    6: "ch6_deep_free_entropy",
     7: "ch7_kernel_renormalisation",
     8: "ch8_deep_linear",
     9: "ch9_deep_equilibrium",

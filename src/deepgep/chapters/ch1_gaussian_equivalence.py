@@ -7,7 +7,9 @@ layer of a network, or per sample ratio). This module summarises their tables (p
 DataFrames, long format) for the notebook, and :func:`claims` tests the theory on them with the
 wrong theories each test must reject. The theorem bounds a change of mutual information; the
 distances measured here are proxies of it, compared with the SHAPE of its bound (book
-eq-theorem1-bound), not the bound itself.
+eq-theorem1-bound), not the bound itself: the kernel proxy's decay in the width at fixed n/d, and
+the growth in n at fixed width of the non-white part of the first layer's kernel, unnormalised
+(normalised by ||Lin||_op, which grows like n/d itself, it would hide that growth).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pandas as pd
 
 from deepgep.chapters.ch1_gaussian_equivalence_tasks import (MOMENTS, SAMPLE_SIZE_TOLERANCE, TASKS_MODULE,
                                                              WIDTH_TOLERANCE, samples_of)
-from deepgep.support.claims import CLAIM_Z, Claim, Test
+from deepgep.support.claims import Claim, Test, bonferroni_z, joint_max_z
 from deepgep.support.experiment import Experiment, ExperimentError
 from deepgep.support.fits import Fit, fit_inverse, fit_power
 from deepgep.support.stats import standard_error
@@ -32,7 +34,8 @@ from deepgep.theory.layers import GLMTheory, LayerCoefficients, layer_coefficien
 
 __all__ = ["RELU_ACTIVATION", "RELU_GAIN", "RELU_TAG", "COEFFICIENTS", "GaussianEquivalence", "EXPERIMENT",
            "bound_shape_curve", "width_values", "width_arrays", "width_means", "exponent_fit", "coefficient_limits",
-           "sample_size_arrays", "LayerTheory", "RateTheory", "SpectrumTheory", "claims"]
+           "sample_size_arrays", "growth_exponents", "LayerTheory", "RateTheory", "SpectrumTheory", "GrowthTheory",
+           "claims"]
 
 #: The non-odd activation of the ``relu`` sweep (outside the theorem: a mean mu != 0), at gain 1
 #: and one layer: its spike n mu^2 does not depend on the reader's activation.
@@ -226,6 +229,22 @@ def sample_size_arrays(table: pd.DataFrame, width: int) -> dict[str, np.ndarray]
     return out
 
 
+def growth_exponents(table: pd.DataFrame, width: int, regressor: str) -> np.ndarray:
+    """Per network of the sample-size table at ``width``: the least-squares slope of
+    ``log(||offdiag(K - Lin)||_op / eps_1)`` against ``log x`` over the scanned ``n``, with ``x``
+    the shape of Theorem 1's bound ``(1 + sqrt(n/d) + n/d)/sqrt(d)`` (``regressor="bound"``) or
+    ``n`` (``"n"``). The ``n`` of one network are nested prefixes of one draw, so the points of a
+    network are correlated: the slopes of independent networks are the independent estimates."""
+    rec = sample_size_arrays(table, width)
+    if regressor == "bound":
+        x = np.array([theorem1_bound_shape(float(n), width) for n in rec["n"]])
+    elif regressor == "n":
+        x = rec["n"].astype(float)
+    else:
+        raise ValueError(f"regressor must be 'bound' or 'n', got {regressor!r}")
+    return np.array([fit_power(x, y).values["exponent"] for y in rec["nonlinear_offdiag"].T])
+
+
 # --- the chapter's claims -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -254,6 +273,16 @@ class RateTheory:
 
 
 @dataclass(frozen=True)
+class GrowthTheory:
+    """How the non-white part of the first layer's kernel, ``||offdiag(K - Lin)||_op / eps_1``
+    unnormalised, grows with ``n`` at fixed width: like ``x^exponent`` with ``x`` the shape of
+    Theorem 1's bound in ``n`` and ``d`` (``regressor="bound"``) or ``n`` itself (``"n"``)."""
+
+    regressor: str = "bound"
+    exponent: float = 1.0
+
+
+@dataclass(frozen=True)
 class SpectrumTheory:
     """The network whose spectral moments a layer's equal: ``equivalent`` (Gaussian-equivalent
     features, eq-layer-equivalent) or ``noiseless`` (the same without its noise term)."""
@@ -262,13 +291,16 @@ class SpectrumTheory:
 
 
 def _worst(zs: Mapping[str, float], what: str) -> Test:
+    """The largest ``|z|`` of a claim over several values, against the Bonferroni threshold of
+    their number (:func:`deepgep.support.claims.bonferroni_z`: a joint test at the book's level)."""
     key = max(zs, key=lambda k: abs(zs[k]))
-    return Test(abs(zs[key]), CLAIM_Z, f"{what}: worst {key}: |z| = {abs(zs[key]):.2f} over {len(zs)} values")
+    return Test(abs(zs[key]), bonferroni_z(len(zs)), f"{what}: worst {key}: |z| = {abs(zs[key]):.2f} over "
+                f"{len(zs)} values")
 
 
 def claims(experiment: GaussianEquivalence, tables: Mapping[str, pd.DataFrame]) -> list[Claim]:
-    """Chapter 1's quantitative claims on the ``width`` table of ``experiment``, each with the
-    wrong theories it must reject (:mod:`deepgep.support.claims`)."""
+    """Chapter 1's quantitative claims on the ``width`` and ``sample_size`` tables of
+    ``experiment``, each with the wrong theories it must reject (:mod:`deepgep.support.claims`)."""
     L, width = experiment.depth, tables["width"]
     layers = range(1, L + 1)
     limits = {(ell, q): _limit(width_values(width, f"{q}_hat", ell)) for ell in layers for q in COEFFICIENTS}
@@ -296,24 +328,49 @@ def claims(experiment: GaussianEquivalence, tables: Mapping[str, pd.DataFrame]) 
               for ell in layers for k in MOMENTS}
         return _worst(zs, f"limit + c/width of m_k(G) / m_k({t.model}) - 1")
 
+    sizes = tables["sample_size"]
+    slopes = {(d, x): growth_exponents(sizes, d, x) for d in experiment.sample_size_widths for x in ("bound", "n")}
+
+    def growth_test(t: GrowthTheory) -> Test:
+        ds = list(experiment.sample_size_widths)
+        est = [slopes[d, t.regressor].mean() for d in ds]
+        se = [standard_error(slopes[d, t.regressor]) for d in ds]
+        return joint_max_z(est, se, [t.exponent] * len(ds), f"per-network slope of log(offdiag/eps_1) against log "
+                           f"{'bound shape' if t.regressor == 'bound' else 'n'} at d = {ds}: "
+                           + ", ".join(f"{e:.3f} +- {s:.3f}" for e, s in zip(est, se)) + "; ")
+
     layer = LayerTheory(experiment.activation, experiment.gain, L)
     other = "erf" if experiment.activation != "erf" else "tanh"
     return [
         Claim(1, "layer statistics = Theorem 1's coefficients",
               f"The measured rho_l, eps_l and sigma_l of every layer (regression of the post-activations on "
-              f"the pre-activations), extrapolated in 1/width, equal the recursion's coefficients (|z| <= {CLAIM_Z}).",
+              f"the pre-activations), extrapolated in 1/width, equal the recursion's coefficients (joint over the "
+              f"{3 * L} values, Bonferroni |z| <= {bonferroni_z(3 * L):.2f}).",
               coefficient_test, layer,
               {"eps dropped (purely linear layer)": replace(layer, noise_factor=0.0),
                f"coefficients of {other}({experiment.gain:g} x)": replace(layer, activation=other)},
               resolves=("gain", "noise_factor")),
         Claim(1, "kernel proxy decays like d^(-1/2)",
               f"||K_l - Lin_l||_F / ||Lin_l||_F decays with the width at the exponent -1/2 of the bound's shape at "
-              f"fixed n/d (weighted log-log fit, |z| <= {CLAIM_Z} for every layer).",
+              f"fixed n/d (weighted log-log fit, chi-square-inflated errors; joint over the {L} layers, Bonferroni "
+              f"|z| <= {bonferroni_z(L):.2f}).",
               rate_test, RateTheory(), {"no convergence (exponent 0)": RateTheory(0.0),
                                         "exponent -1": RateTheory(-1.0)}, resolves=("exponent",)),
         Claim(1, "spectrum of a layer = spectrum of its Gaussian equivalent",
               f"The spectral moments m_k = tr(G^k)/n, k = 1, 2, 3, of every layer's Gram matrix equal those of "
-              f"the Gaussian-equivalent network on the same weights as the width grows (limit + c/width, "
-              f"|z| <= {CLAIM_Z}).",
+              f"the Gaussian-equivalent network on the same weights as the width grows (limit + c/width; joint over "
+              f"the {len(MOMENTS) * L} values, Bonferroni |z| <= {bonferroni_z(len(MOMENTS) * L):.2f}).",
               spectrum_test, SpectrumTheory(), {"noise term dropped (eps_l = 0)": SpectrumTheory("noiseless")}),
+        Claim(1, "non-white part of the kernel grows like the bound's shape",
+              f"At fixed width (d = {list(experiment.sample_size_widths)}), the unnormalised non-white part of the "
+              f"first layer's kernel, ||offdiag(K - Lin)||_op / eps_1, grows with n (from n = "
+              f"{min(experiment.sample_size_alphas):g} d to {max(experiment.sample_size_alphas):g} d) like the shape "
+              f"(1 + sqrt(n/d) + n/d)/sqrt(d) of Theorem 1's bound: the slope of its logarithm against that of the "
+              f"shape, one per network (nested samples of one draw), is 1 (joint over the widths, Bonferroni |z| <= "
+              f"{bonferroni_z(len(experiment.sample_size_widths)):.2f}). "
+              f"Rejected: no growth (the normalised proxy's flat reading), growth like n (the bound's leading term "
+              f"alone) and like sqrt(n) (unstructured noise).",
+              growth_test, GrowthTheory(),
+              {"no growth with n": GrowthTheory("bound", 0.0), "grows like n": GrowthTheory("n", 1.0),
+               "grows like sqrt(n)": GrowthTheory("n", 0.5)}, resolves=("exponent",)),
     ]

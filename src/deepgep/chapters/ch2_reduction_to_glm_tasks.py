@@ -10,10 +10,11 @@ returns the measured numbers in long format (one record per measured point):
 * :func:`ridge_task`: ridge on deep-teacher and GLM-teacher data on the same inputs, one record
   per ``(teacher, depth, alpha, penalty_factor)``;
 * :func:`gamp_task`: GAMP built for the GLM run on deep-teacher data, one record per iteration;
-* :func:`labels_task`: the law of the labels of both teachers, one record per
+* :func:`labels_task`: the law of the labels of both teachers and the split of their variance
+  into a linear part and the rest (:func:`linear_variance`), one record per
   ``(teacher, probability)`` of a quantile;
-* :func:`narrow_task`: ridge and the labels' kurtosis of a deep teacher with narrow hidden
-  layers (one record).
+* :func:`narrow_task`: ridge, the second moments and the kurtosis of the labels of ONE deep
+  teacher with narrow hidden layers (one record).
 
 The GLM's predictions of these measurements (ridge asymptotics, GAMP's state evolution, the
 shape of Theorem 1's bound) and the theory the chapter's claims compare them with
@@ -46,9 +47,10 @@ from deepgep.theory.layers import GLMTheory, equivalent_parameters, theorem1_bou
 from deepgep.theory.ridge import bayes_ridge_lambda, ridge_regression_error
 from deepgep.theory.state_evolution import gaussian_closed_form, state_evolution_trajectory
 
-__all__ = ["TASKS_MODULE", "PROBLEMS", "OUTPUT", "TEACHERS", "QUANTILES", "hidden_widths_of", "ridge_task",
+__all__ = ["TASKS_MODULE", "PROBLEMS", "OUTPUT", "TEACHERS", "QUANTILES", "hidden_widths_of", "linear_variance",
+           "ridge_task",
            "gamp_task", "labels_task", "narrow_task", "ridge_theory_curves", "gamp_theory", "bound_shape_over_widths",
-           "ReductionTheory"]
+           "ReductionTheory", "MOMENTS", "MomentTheory"]
 
 #: The import path of this module (the sweeps name their tasks by it).
 TASKS_MODULE = "deepgep.chapters.ch2_reduction_to_glm_tasks"
@@ -73,6 +75,22 @@ def hidden_widths_of(d0: int, depth: int, width_ratio: float) -> tuple[int, ...]
 def _predictions(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     """The predictions ``X w / sqrt(d)`` of every row ``w`` of ``W`` (``n x rows``)."""
     return X @ W.T / math.sqrt(X.shape[1])
+
+
+def linear_variance(X: np.ndarray, y: np.ndarray) -> float:
+    """The variance of the linear part of the labels, ``|E[y x]|^2`` for isotropic Gaussian
+    inputs ``x`` (rows of ``X``): the degree-1 Hermite part of ``y = f(x) + noise`` is ``c.x`` with
+    ``c = E[y x]``, of variance ``|c|^2``. Estimated without bias by the U-statistic
+    ``sum_{i != j} y_i y_j x_i.x_j / (n (n - 1))`` (the diagonal ``i = j`` would add ``E[y^2 |x|^2]
+    / n``, about ``d0 Var(y) / n``). In the limit the deep teacher's is ``eta0^2`` and the rest of
+    its variance ``gamma0 + Delta`` (book eq-equivalent-glm): the split of the label variance that
+    the reduction predicts, which the variance alone does not see."""
+    n = X.shape[0]
+    if n < 2 or y.shape != (n,):
+        raise ValueError(f"need at least two samples and one label per row, got X {X.shape}, y {y.shape}")
+    total = X.T @ y
+    diagonal = float(np.sum(y * y * np.einsum("ij,ij->i", X, X)))
+    return (float(total @ total) - diagonal) / (n * (n - 1))
 
 
 def ridge_task(params: Mapping, seed: int) -> list[dict[str, Any]]:
@@ -147,48 +165,61 @@ def gamp_task(params: Mapping, seed: int) -> list[dict[str, Any]]:
 def labels_task(params: Mapping, seed: int) -> list[dict[str, Any]]:
     """The law of ``n`` regression labels of one deep teacher (depth ``depth``, all widths
     ``d0``) and of one equivalent GLM teacher: one record per ``teacher`` and ``probability`` of
-    ``quantiles`` with the ``quantile``, and the teacher's label ``variance`` and ``kurtosis``
-    ``E(y - m)^4 / Var^2`` (the same on every record of that teacher). Book eq-equivalent-glm:
-    in the limit both laws are ``N(0, eta0^2 + gamma0 + Delta)`` given the teacher."""
+    ``quantiles`` with the ``quantile``, and the teacher's label ``variance``, ``kurtosis``
+    ``E(y - m)^4 / Var^2`` and ``linear``, the variance of the labels' linear part
+    (:func:`linear_variance`), the same on every record of that teacher. Book eq-equivalent-glm:
+    in the limit both laws are ``N(0, eta0^2 + gamma0 + Delta)`` given the teacher, of which the
+    linear part carries ``eta0^2``."""
     d0, n, depth, noise = int(params["d0"]), int(params["n"]), int(params["depth"]), float(params["noise"])
     rng = task_rng(params, seed, _LABELS, d0)
     eta0, gamma0 = equivalent_parameters(params["activation"], params["gain"], depth)
-    labels = {"deep": deep_teacher_sample(hidden_widths_of(d0, depth, 1.0), params["activation"], n, rng,
-                                          gain=params["gain"], output="linear", noise=noise).y,
-              "glm": glm_teacher_sample(d0, n, rng, eta0=eta0, gamma0=gamma0, output="linear", noise=noise).y}
+    deep = deep_teacher_sample(hidden_widths_of(d0, depth, 1.0), params["activation"], n, rng, gain=params["gain"],
+                               output="linear", noise=noise)
+    glm = glm_teacher_sample(d0, n, rng, eta0=eta0, gamma0=gamma0, output="linear", noise=noise)
     probabilities = [float(p) for p in params["quantiles"]]
     records = []
-    for teacher, y in labels.items():
+    for teacher, data in (("deep", deep), ("glm", glm)):
+        y = data.y
         v = float(y.var())
-        moments = {"variance": v, "kurtosis": float(np.mean((y - y.mean()) ** 4) / v**2)}
+        moments = {"variance": v, "kurtosis": float(np.mean((y - y.mean()) ** 4) / v**2),
+                   "linear": linear_variance(data.X, y)}
         records += [{"teacher": teacher, "probability": p, "quantile": float(q), **moments}
                     for p, q in zip(probabilities, np.quantile(y, probabilities))]
     return records
 
 
 def narrow_task(params: Mapping, seed: int) -> dict[str, float]:
-    """A deep teacher of depth ``depth``, input width ``d0`` and hidden widths ``width``:
+    """ONE deep teacher of depth ``depth``, input width ``d0`` and hidden widths ``width``, with
+    ``n = alpha d0`` training and ``n_test`` test samples (regression, label noise ``Delta``):
 
-    * ``excess``: ridge's test error at the GLM's ``lambda*`` on ``n = alpha d0`` samples minus
-      the GLM prediction ``kappa(1 - q*) + gamma0 + Delta`` (book eq-linear-closed-form);
-    * ``kurtosis``: the excess kurtosis of ``kurtosis_n`` noiseless labels of the same teacher;
-    * ``glm_kurtosis``: the same for an equivalent GLM teacher (Gaussian labels: zero).
+    * ``test_error``: ridge's test MSE at the GLM's ``lambda*``;
+    * ``excess``: ``test_error`` minus the GLM prediction ``kappa(1 - q*) + gamma0 + Delta`` with
+      the infinite-width coefficients (book eq-linear-closed-form);
+    * ``linear`` and ``variance``: the teacher's own second moments, measured on its test labels:
+      the variance of their linear part (:func:`linear_variance`) and their variance;
+    * ``own_excess``: ``test_error`` minus ridge's asymptotic error at the same ``lambda*`` on a
+      GLM with THIS teacher's second moments, ``kappa = linear``, noise ``variance - linear``
+      (book eq-ridge-asymptotics): zero if ridge sees only second moments, whatever the width;
+    * ``kurtosis``: the excess kurtosis of the teacher's noiseless test labels;
+    * ``glm_kurtosis``: the same for ``n_test`` labels of an equivalent GLM teacher (Gaussian:
+      zero up to its estimation error, a check of the estimator).
     """
     d0, width, depth, noise = int(params["d0"]), int(params["width"]), int(params["depth"]), float(params["noise"])
-    alpha = float(params["alpha"])
+    alpha, n_test = float(params["alpha"]), int(params["n_test"])
     rng = task_rng(params, seed, _NARROW, d0, width)
     eta0, gamma0 = equivalent_parameters(params["activation"], params["gain"], depth)
-    widths = (d0,) + (width,) * depth
-    data = deep_teacher_sample(widths, params["activation"], round(alpha * d0), rng, gain=params["gain"],
-                               output="linear", noise=noise, n_test=int(params["n_test"]))
-    (w,) = ridge_paths(data.X, data.y[:, None], [bayes_ridge_lambda(eta0, gamma0, noise)])[0]
-    predicted = gaussian_closed_form(eta0**2, gamma0 + noise, alpha)["test_error"]
-    kurt = deep_teacher_sample(widths, params["activation"], int(params["kurtosis_n"]), rng,
-                               gain=params["gain"], output="linear", noise=0.0).y
-    glm = glm_teacher_sample(d0, int(params["kurtosis_n"]), rng, eta0=eta0, gamma0=gamma0, output="linear",
-                             noise=0.0).y
-    return {"excess": prediction_error(data.y_test, predict(data.X_test, w), "linear") - predicted,
-            "kurtosis": excess_kurtosis(kurt), "glm_kurtosis": excess_kurtosis(glm)}
+    lam = bayes_ridge_lambda(eta0, gamma0, noise)
+    data = deep_teacher_sample((d0,) + (width,) * depth, params["activation"], round(alpha * d0), rng,
+                               gain=params["gain"], output="linear", noise=noise, n_test=n_test)
+    (w,) = ridge_paths(data.X, data.y[:, None], [lam])[0]
+    error = prediction_error(data.y_test, predict(data.X_test, w), "linear")
+    linear, variance = linear_variance(data.X_test, data.y_test), float(data.y_test.var())
+    glm = glm_teacher_sample(d0, n_test, rng, eta0=eta0, gamma0=gamma0, output="linear", noise=0.0).y
+    return {"test_error": error,
+            "excess": error - gaussian_closed_form(eta0**2, gamma0 + noise, alpha)["test_error"],
+            "linear": linear, "variance": variance,
+            "own_excess": error - ridge_regression_error(linear, variance - linear, alpha, lam),
+            "kurtosis": excess_kurtosis(data.preactivation_test), "glm_kurtosis": excess_kurtosis(glm)}
 
 
 # --- the GLM's predictions of what the tasks measure -------------------------------------------
@@ -232,9 +263,10 @@ def _glm(activation: str, gain: float, depth: int, noise: float) -> GLMTheory:
 @dataclass(frozen=True)
 class ReductionTheory:
     """What the claims compare the deep teachers' data with: at every depth ``L`` the equivalent
-    GLM of that depth (or, a wrong theory, of depth ``glm_depth`` at every depth), with ``kappa``
-    and ``gamma0`` scaled by ``kappa_scale`` and ``gamma0_scale``, and ridge's optimal penalty at
-    ``2^optimum_shift`` times the theory's (book eq-ridge-bayes)."""
+    GLM of depth ``L + depth_shift`` (a wrong theory: the GLM of the wrong depth), or of depth
+    ``glm_depth`` at every depth when it is set, with ``kappa`` and ``gamma0`` scaled by
+    ``kappa_scale`` and ``gamma0_scale``, and ridge's optimal penalty at ``2^optimum_shift`` times
+    the theory's (book eq-ridge-bayes)."""
 
     activation: str
     gain: float
@@ -242,9 +274,34 @@ class ReductionTheory:
     kappa_scale: float = 1.0
     gamma0_scale: float = 1.0
     glm_depth: int | None = None
+    depth_shift: int = 0
     optimum_shift: float = 0.0
 
     def glm(self, depth: int) -> GLMTheory:
         """The theory's GLM at ``depth``."""
-        base = _glm(self.activation, self.gain, int(self.glm_depth or depth), self.noise)
+        base = _glm(self.activation, self.gain, int(self.glm_depth or depth + self.depth_shift), self.noise)
         return scaled(base, kappa=self.kappa_scale, gamma0=self.gamma0_scale)
+
+
+#: The second moments a :class:`MomentTheory` can give ridge: each teacher's own, or the GLM's.
+MOMENTS = ("teacher", "glm")
+
+
+@dataclass(frozen=True)
+class MomentTheory:
+    """Which second moments ridge's error on the narrow teachers depends on (book
+    eq-ridge-asymptotics): ``moments="teacher"``, each teacher's own variance of the linear part
+    and of the rest, measured on its test labels (ridge is linear in the labels: only these enter,
+    at any width); ``"glm"``, the infinite-width coefficients ``eta0^2`` and ``gamma0`` at every
+    width (the wrong theory that the narrow layers leave the second moments alone), of the GLM
+    of depth ``L + depth_shift`` (a wrong depth when non-zero); both scaled by ``kappa_scale``
+    and ``gamma0_scale``."""
+
+    moments: str = "teacher"
+    kappa_scale: float = 1.0
+    gamma0_scale: float = 1.0
+    depth_shift: int = 0
+
+    def __post_init__(self) -> None:
+        if self.moments not in MOMENTS:
+            raise ValueError(f"moments must be one of {MOMENTS}, got {self.moments!r}")

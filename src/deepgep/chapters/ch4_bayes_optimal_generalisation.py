@@ -7,15 +7,16 @@ network of the teacher's architecture. :class:`BayesOptimalGeneralisation` is th
 experiment; its three sweeps of independent teachers run the tasks of
 :mod:`deepgep.chapters.ch4_bayes_optimal_generalisation_tasks`, and the theory curves (closed
 forms and state evolution of the equivalent GLM, random-matrix formulas for ridge) are in
-:mod:`deepgep.chapters.ch4_bayes_optimal_generalisation_theory`. This module summarises the
-tables (pandas DataFrames, long format) for the notebook, and :func:`claims` tests the theory on
-them with the wrong theories each test must reject.
+:mod:`deepgep.chapters.ch4_bayes_optimal_generalisation_theory`.
+:mod:`deepgep.chapters.ch4_bayes_optimal_generalisation_tables` summarises the tables (pandas
+DataFrames) for the notebook, and :func:`claims` here tests the theory on them with the wrong
+theories each test must reject.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -23,11 +24,12 @@ import numpy as np
 import pandas as pd
 
 from deepgep.chapters.ch4_bayes_optimal_generalisation_tasks import PROBLEMS, TASKS_MODULE, optimal_penalties
+from deepgep.chapters.ch4_bayes_optimal_generalisation_tables import (escape_crossings, escape_points, teacher_means,
+                                                                     width_deviations)
 from deepgep.chapters.ch4_bayes_optimal_generalisation_theory import bayes_errors, regression_theory
-from deepgep.support.claims import CLAIM_Z, Claim, Test, max_abs_z, scaled
+from deepgep.support.claims import CLAIM_Z, Claim, Test, bonferroni_z, joint_max_z, scaled
 from deepgep.support.experiment import Experiment, ExperimentError
-from deepgep.support.fits import fit_inverse
-from deepgep.support.stats import standard_error
+from deepgep.support.fits import fit_constant, fit_inverse, fit_power
 from deepgep.support.sweeps import Sweep, grid_product
 from deepgep.support.validation import check_count, check_real
 from deepgep.theory.activations import get_activation
@@ -35,8 +37,7 @@ from deepgep.theory.layers import GLMTheory
 from deepgep.theory.ridge import ridge_classification_error, ridge_regression_error
 
 __all__ = ["THEORY_POINTS", "PLATEAU_ALPHAS", "NOISE_LIKE", "NETWORK_TOL", "BayesOptimalGeneralisation",
-           "EXPERIMENT", "teacher_means", "teacher_matrix", "width_deviations", "escape_arrays", "PenaltyTheory",
-           "claims"]
+           "EXPERIMENT", "PenaltyTheory", "EscapeTheory", "claims"]
 
 #: Points of the dense alpha grid of the theory curves (smooth at the figure's size).
 THEORY_POINTS = 200
@@ -53,8 +54,10 @@ class BayesOptimalGeneralisation(Experiment):
     """Chapter 4's parameters: the teacher (``activation``, ``gain``, ``depth``, label noise
     ``noise``), the learners' sweep (input widths ``d0s``, sample ratios ``alphas``,
     ``learners_teachers``), the trained network's sweep (``network_*``), the escape beyond the
-    proportional regime (``escape_*``: ``n = quadratic_alpha d0^2``) and the depth-activation
-    table (``table_*``). The equivalent GLM (kappa, gamma0, lambda*) is derived."""
+    proportional regime (``escape_*``: ``n = quadratic_alpha d0^2``), the widths added to test how
+    the escape scales (``scaling_*``: the ``escape`` task at more input widths ``scaling_d0s``, and
+    at the ratios ``scaling_quadratic_alphas`` at every width) and the depth-activation table
+    (``table_*``). The equivalent GLM (kappa, gamma0, lambda*) is derived."""
 
     CHAPTER: ClassVar[int] = 4
 
@@ -80,6 +83,9 @@ class BayesOptimalGeneralisation(Experiment):
     escape_quadratic_alphas: tuple[float, ...]
     escape_teachers: int
     escape_max_iter: int
+    scaling_d0s: tuple[int, ...]
+    scaling_quadratic_alphas: tuple[float, ...]
+    scaling_teachers: int
     table_activations: tuple[str, ...]
     table_gains: tuple[float, ...]
     table_max_depth: int
@@ -92,29 +98,35 @@ class BayesOptimalGeneralisation(Experiment):
                    network_alphas=(1.0, 4.0), network_teachers=10, network_weight_decay=0.5,
                    network_max_iter=3000, escape_depth=1, escape_noise=0.01, escape_d0s=(20, 30, 40),
                    escape_quadratic_alphas=(0.25, 0.5, 1.0, 2.0, 4.0), escape_teachers=10, escape_max_iter=3000,
+                   scaling_d0s=(15, 50), scaling_quadratic_alphas=(2.0, 3.0, 4.0), scaling_teachers=6,
                    table_activations=("tanh", "erf", "sin"), table_gains=(0.5, 1.0, 2.0, 4.0), table_max_depth=12)
 
     @classmethod
     def fast(cls) -> BayesOptimalGeneralisation:
         return replace(cls.paper(), d0s=(50, 100, 200), alphas=(0.5, 1.0, 2.0, 4.0, 7.0), learners_teachers=24,
                        n_test=2000, network_d0s=(40, 80, 120), network_teachers=4, network_max_iter=1000,
-                       escape_d0s=(15, 20), escape_quadratic_alphas=(0.5, 4.0), escape_teachers=6)
+                       escape_d0s=(15, 20), escape_quadratic_alphas=(0.5, 4.0), escape_teachers=6,
+                       scaling_d0s=(10, 25), scaling_teachers=3)
 
     def validate(self) -> None:
         get_activation(self.activation, check_real("gain", self.gain))
         for name in ("depth", "n_test", "network_max_iter", "escape_depth", "escape_max_iter", "table_max_depth"):
             check_count(name, getattr(self, name))
-        for name in ("learners_teachers", "network_teachers", "escape_teachers"):
+        for name in ("learners_teachers", "network_teachers", "escape_teachers", "scaling_teachers"):
             if check_count(name, getattr(self, name)) < 2:
                 raise ExperimentError(f"{name} must be at least 2 (standard errors are over teachers)")
-        for name in ("d0s", "network_d0s", "escape_d0s"):
+        for name in ("d0s", "network_d0s", "escape_d0s", "scaling_d0s"):
             widths = getattr(self, name)
             if not widths or len(set(widths)) != len(widths) or any(check_count(name, d) < 1 for d in widths):
                 raise ExperimentError(f"{name} must be distinct input widths, got {widths}")
         for name in ("d0s", "network_d0s"):
             if len(getattr(self, name)) < 3:
                 raise ExperimentError(f"{name} needs at least 3 widths (the fit limit + c/d0 has 2 parameters)")
-        for name in ("alphas", "penalty_factors", "network_alphas", "escape_quadratic_alphas", "table_gains"):
+        if set(self.scaling_d0s) & set(self.escape_d0s) or len(self.escape_widths) < 3:
+            raise ExperimentError(f"scaling_d0s {self.scaling_d0s} must be widths not in escape_d0s "
+                                  f"{self.escape_d0s}, with at least 3 widths in all (the scaling fit has 2 parameters)")
+        for name in ("alphas", "penalty_factors", "network_alphas", "escape_quadratic_alphas",
+                     "scaling_quadratic_alphas", "table_gains"):
             values = getattr(self, name)
             if not values or len(set(values)) != len(values):
                 raise ExperimentError(f"{name} must be a non-empty list of distinct positive numbers, got {values}")
@@ -140,6 +152,19 @@ class BayesOptimalGeneralisation(Experiment):
         return GLMTheory.of(self.activation, self.gain, self.escape_depth, self.escape_noise)
 
     @property
+    def escape_widths(self) -> tuple[int, ...]:
+        """Every input width of the escape: ``escape_d0s`` and ``scaling_d0s``, sorted."""
+        return tuple(sorted({*self.escape_d0s, *self.scaling_d0s}))
+
+    @property
+    def escape_level(self) -> float:
+        """The error level whose crossing locates the escape: halfway between the proportional
+        regime's plateau ``gamma0 + Delta`` and the noise floor ``Delta`` of a learner that has
+        learnt the teacher, ``Delta + gamma0/2`` (fixed by the theory, not by the data)."""
+        glm = self.escape_glm
+        return glm.noise + glm.gamma0 / 2
+
+    @property
     def theory_alphas(self) -> np.ndarray:
         """The dense grid of the theory curves, up to the largest simulated alpha."""
         top = max(self.alphas)
@@ -149,13 +174,17 @@ class BayesOptimalGeneralisation(Experiment):
         glm = self.glm
         return {"kappa = eta0^2": glm.kappa, "gamma0": glm.gamma0,
                 "lambda* = (gamma0 + Delta)/kappa": glm.ridge_penalty,
-                "escape plateau gamma0 + Delta": self.escape_glm.total_noise}
+                "escape plateau gamma0 + Delta": self.escape_glm.total_noise,
+                "escape level Delta + gamma0/2": self.escape_level}
 
     def sweeps(self) -> dict[str, Sweep]:
         """``learners`` (one task per input width and teacher, one row per alpha), ``network``
-        (per width, alpha, problem and teacher) and ``escape`` (per width, ``n / d0^2`` and teacher)."""
+        (per width, alpha, problem and teacher), ``escape`` (per width, ``n / d0^2`` and teacher) and
+        ``scaling``: the same task at the widths ``scaling_d0s`` (every ratio of both lists) and at
+        the ratios ``scaling_quadratic_alphas`` the escape sweep lacks at its own widths."""
         common = {"base_seed": self.base_seed, "activation": self.activation, "gain": self.gain,
                   "depth": self.depth, "noise": self.noise, "n_test": self.n_test}
+        escape = {**common, "depth": self.escape_depth, "noise": self.escape_noise, "max_iter": self.escape_max_iter}
         return {
             "learners": Sweep(4, "learners", f"{TASKS_MODULE}:learners_task", grid=[{"d0": d} for d in self.d0s],
                               seeds=range(self.learners_teachers), index=("alpha",),
@@ -170,57 +199,19 @@ class BayesOptimalGeneralisation(Experiment):
             "escape": Sweep(4, "escape", f"{TASKS_MODULE}:escape_task",
                             grid=grid_product(d0=list(self.escape_d0s),
                                               quadratic_alpha=list(self.escape_quadratic_alphas)),
-                            seeds=range(self.escape_teachers),
-                            constants={**common, "depth": self.escape_depth, "noise": self.escape_noise,
-                                       "max_iter": self.escape_max_iter}),
+                            seeds=range(self.escape_teachers), constants=escape),
+            "scaling": Sweep(4, "scaling", f"{TASKS_MODULE}:escape_task", grid=self._scaling_grid(),
+                             seeds=range(self.scaling_teachers), constants=escape),
         }
+
+    def _scaling_grid(self) -> list[dict[str, Any]]:
+        ratios = sorted({*self.escape_quadratic_alphas, *self.scaling_quadratic_alphas})
+        grid = [{"d0": d, "quadratic_alpha": r} for d in self.scaling_d0s for r in ratios]
+        extra = [r for r in self.scaling_quadratic_alphas if r not in self.escape_quadratic_alphas]
+        return grid + [{"d0": d, "quadratic_alpha": r} for d in self.escape_d0s for r in extra]
 
 
 EXPERIMENT = BayesOptimalGeneralisation
-
-
-# --- summaries of the tables (DataFrames: one row per teacher, and per alpha for the learners) ----
-
-def _where(table: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
-    chosen = table.loc[np.logical_and.reduce([table[k] == v for k, v in where.items()])] if where else table
-    if chosen.empty:
-        raise ValueError(f"no rows with {where}")
-    return chosen
-
-
-def teacher_means(table: pd.DataFrame, column: str, by: Sequence[str], **where: Any) -> pd.DataFrame:
-    """``mean``, ``se`` (standard error) and ``teachers`` of ``column`` over the teachers of each
-    group of ``by`` (e.g. ``("alpha",)``) among the rows whose columns equal ``where``."""
-    groups = _where(table, where).groupby(list(by), sort=False)[column]
-    return pd.DataFrame({"mean": groups.mean(), "se": groups.agg(standard_error), "teachers": groups.size()})
-
-
-def teacher_matrix(table: pd.DataFrame, column: str, by: str, values: Sequence[Any], **where: Any) -> np.ndarray:
-    """``(values, teachers)``: ``column`` per value of ``by`` (rows) and seed (columns, in order)."""
-    wide = _where(table, where).pivot(index=by, columns="seed", values=column)
-    return wide.loc[list(values)].sort_index(axis=1).to_numpy(dtype=float)
-
-
-def width_deviations(table: pd.DataFrame, column: str, reference: float, **where: Any) -> pd.DataFrame:
-    """Per input width ``d0``: the mean over teachers of ``column - reference`` (``deviation``)
-    and its standard error ``se``, for the finite-size fit ``limit + slope / d0``
-    (:func:`deepgep.support.fits.fit_inverse`)."""
-    m = teacher_means(_where(table, where).assign(_dev=lambda t: t[column] - reference), "_dev", ("d0",))
-    return pd.DataFrame({"d0": m.index.to_numpy(dtype=float), "deviation": m["mean"].to_numpy(),
-                         "se": m["se"].to_numpy()}).sort_values("d0", ignore_index=True)
-
-
-def escape_arrays(experiment: BayesOptimalGeneralisation, table: pd.DataFrame) -> dict[str, Any]:
-    """The escape sweep as arrays: ``ridge`` and ``network`` of shape ``(d0s, quadratic alphas,
-    teachers)``, ``n`` ``(d0s, quadratic alphas)``, the widths ``d0``, ``ratio`` (= n / d0^2) and
-    ``plateau`` (the escape GLM's ``gamma0 + Delta``)."""
-    d0s, ratios = experiment.escape_d0s, experiment.escape_quadratic_alphas
-    out: dict[str, Any] = {"d0": np.array(d0s), "ratio": np.array(ratios),
-                           "plateau": experiment.escape_glm.total_noise,
-                           "n": np.array([[round(r * d * d) for r in ratios] for d in d0s])}
-    for key in ("ridge", "network"):
-        out[key] = np.stack([teacher_matrix(table, key, "quadratic_alpha", ratios, d0=d) for d in d0s])
-    return out
 
 
 # --- the chapter's claims -------------------------------------------------------------------------
@@ -230,6 +221,18 @@ class PenaltyTheory:
     """The penalty of the ridge-equals-Bayes identity: ``penalty_factor x lambda*``."""
 
     penalty_factor: float = 1.0
+
+
+@dataclass(frozen=True)
+class EscapeTheory:
+    """How the sample size ``n_cross`` at which a trained network leaves the proportional regime's
+    plateau grows with the width: at least like ``d0^exponent`` (``bound=True``: 2, the d0 d1 =
+    d0^2 first-layer weights of the escape's one-hidden-layer teacher must be pinned down, a
+    counting bound), or exactly like it (``bound=False``: 3/2, the scale where Theorem 1's bound
+    stops being small, book eq-theorem1-bound; 1, the proportional regime itself, ``n/d0`` fixed)."""
+
+    exponent: float = 2.0
+    bound: bool = True
 
 
 def _learner_claims(e: BayesOptimalGeneralisation, learners: pd.DataFrame) -> list[Claim]:
@@ -243,7 +246,7 @@ def _learner_claims(e: BayesOptimalGeneralisation, learners: pd.DataFrame) -> li
         def test(t: GLMTheory) -> Test:  # the penalties are the ones the simulation used
             ref = [ridge_regression_error(t.kappa, t.total_noise, a, glm.ridge_penalty) if problem == "regression"
                    else ridge_classification_error(t.kappa, t.gamma0, a, lam_cls[a]) for a in alphas]
-            return max_abs_z(m["mean"], m["se"], ref, CLAIM_Z, f"d0 = {d_head}: ")
+            return joint_max_z(m["mean"], m["se"], ref, f"d0 = {d_head}, {len(alphas)} alphas: ")
         return test
 
     def identity_test(t: PenaltyTheory) -> Test:
@@ -253,70 +256,145 @@ def _learner_claims(e: BayesOptimalGeneralisation, learners: pd.DataFrame) -> li
         text = f"{gap:.2e}" if gap > 1e-15 else "< 1e-15 (float64 rounding)"
         return Test(gap, 1e-10, f"max over alpha of |ridge(lambda) - Bayes| = {text}")
 
-    def logistic_limit_test(t: GLMTheory) -> Test:
-        worst = -math.inf
+    def logistic_deficits(t: GLMTheory, form: str) -> tuple[list[float], list[float]]:
+        limits, ses = [], []
         for a, ref in zip(alphas, bayes_errors(t, "classification", alphas)):
             dev = width_deviations(learners, "logistic", ref, alpha=a)
-            fit = fit_inverse(dev["d0"], dev["deviation"], dev["se"])
-            worst = max(worst, -fit.z("limit"))
-        return Test(worst, CLAIM_Z, f"largest -limit/se over alpha: {worst:.2f}")
+            fit = (fit_inverse(dev["d0"], dev["deviation"], dev["se"]) if form == "inverse"
+                   else fit_constant(dev["deviation"], dev["se"]))
+            limits.append(fit.values["limit"])
+            ses.append(fit.errors["limit"])
+        return limits, ses
 
-    wrong = {"gamma0 -> gamma0/2": scaled(glm, gamma0=0.5), "kappa -> 0.8 kappa": scaled(glm, kappa=0.8),
-             "Delta dropped": replace(glm, noise=0.0)}
+    threshold = bonferroni_z(len(alphas))
+    const_limits, const_ses = logistic_deficits(glm, "constant")
+    const_worst = max(-m / s for m, s in zip(const_limits, const_ses))
+
+    def logistic_limit_test(t: GLMTheory) -> Test:
+        limits, ses = logistic_deficits(t, "inverse")
+        worst = max(-m / s for m, s in zip(limits, ses))
+        return Test(worst, threshold, f"largest -limit/se of limit + c/d0 over {len(alphas)} alphas: {worst:.2f} "
+                                      f"(Bonferroni threshold {threshold:.2f}); the constant form gives "
+                                      f"{const_worst:.2f} with the true theory")
+
+    wrong = {"GLM of depth L + 1": GLMTheory.of(e.activation, e.gain, e.depth + 1, e.noise),
+             "kappa x 0.9": scaled(glm, kappa=0.9), "gamma0 x 1.1": scaled(glm, gamma0=1.1)}
     return [
         Claim(4, "ridge regression = its asymptotic theory",
-              f"At d0 = {d_head}, ridge at lambda* (regression) matches its asymptotic test error on the "
-              f"equivalent GLM at every alpha within {CLAIM_Z} standard errors of the teacher average.",
+              f"At d0 = {d_head}, ridge at lambda* (regression) has the asymptotic test error of ridge on the "
+              f"equivalent GLM at every alpha of {alphas} jointly ({e.learners_teachers} teachers, Bonferroni over "
+              "the alphas).",
               ridge_test("regression"), glm, wrong, resolves=("kappa", "gamma0")),
         Claim(4, "ridge classification = its asymptotic theory",
-              f"At d0 = {d_head}, ridge at its optimal penalty classifies sign labels with the error of "
-              f"its asymptotic theory on the probit GLM at every alpha (|z| <= {CLAIM_Z}).",
-              ridge_test("classification"), glm, {k: wrong[k] for k in list(wrong)[:2]}, resolves=("kappa", "gamma0")),
+              f"At d0 = {d_head}, ridge at its optimal penalty classifies sign labels with the error of its "
+              f"asymptotic theory on the probit GLM at every alpha jointly (Bonferroni).",
+              ridge_test("classification"), glm, wrong, resolves=("kappa", "gamma0")),
         Claim(4, "optimal ridge is Bayes-optimal (regression)",
-              "Ridge's asymptotic error at lambda* = (gamma0 + Delta)/kappa equals the Bayes error at "
-              "every alpha to 1e-10 (a penalty off by a factor 2 is not).",
-              identity_test, PenaltyTheory(), {"lambda* -> 2 lambda*": PenaltyTheory(2.0),
-                                               "lambda* -> lambda*/2": PenaltyTheory(0.5)}),
+              "Ridge's asymptotic error at lambda* = (gamma0 + Delta)/kappa equals the Bayes error at every alpha "
+              "to 1e-10: an algebraic identity of the linear channel (book eq-ridge-bayes), not evidence.",
+              identity_test, PenaltyTheory(), {"lambda* -> 1.1 lambda*": PenaltyTheory(1.1)}, kind="identity"),
         Claim(4, "logistic regression is not below Bayes as d0 -> infinity",
-              f"The extrapolation limit + c/d0 (chi-square-inflated errors) of logistic regression's classification "
-              f"error minus the Bayes error is not below zero by more than {CLAIM_Z} standard errors at any alpha "
-              "(below the Bayes curve at d0 = 100 is a finite-size effect).",
-              logistic_limit_test, glm, {"gamma0 -> 1.5 gamma0": scaled(glm, gamma0=1.5)}),
+              f"The extrapolation limit + c/d0 (chi-square-inflated errors) over d0 = {list(e.d0s)} of logistic "
+              f"regression's classification error minus the Bayes error is not below zero at any alpha (one-sided, "
+              "Bonferroni over the alphas; the constant form is reported with it).",
+              logistic_limit_test, glm, {"GLM of depth L + 1": wrong["GLM of depth L + 1"],
+                                         "gamma0 x 1.2": scaled(glm, gamma0=1.2)}, resolves=("kappa", "gamma0")),
     ]
 
 
-def _network_claims(e: BayesOptimalGeneralisation, network: pd.DataFrame, escape: pd.DataFrame) -> list[Claim]:
+def _network_claims(e: BayesOptimalGeneralisation, network: pd.DataFrame, escape: pd.DataFrame,
+                    learners: pd.DataFrame) -> list[Claim]:
     net_head, net_alphas, glm = max(e.network_d0s), list(e.network_alphas), e.glm
+    teacher = {"activation": e.activation, "gain": e.gain, "depth": e.depth, "noise": e.noise}
+    points = [(p, a) for p in PROBLEMS for a in net_alphas]
+    paired = {(p, a): teacher_means(network.assign(_d=network["network"] - network["ridge"]), "_d", ("d0",),
+                                    problem=p, alpha=a).loc[net_head] for p, a in points}
+    # ridge's mean at the network's width: measured on the learners' independent teachers (the same
+    # estimator, penalty and test size) where that sweep has the width, else its asymptotic error
+    lam = {a: optimal_penalties(teacher, a) for a in net_alphas}
+    ridge_mean = {}
+    for p, a in points:
+        if net_head in e.d0s and a in e.alphas:
+            m = teacher_means(learners, f"ridge_{p}", ("alpha",), d0=net_head).loc[a]
+            ridge_mean[(p, a)] = (float(m["mean"]), float(m["se"]))
+        else:
+            ridge_mean[(p, a)] = (ridge_regression_error(glm.kappa, glm.total_noise, a, lam[a][p]) if p == "regression"
+                                  else ridge_classification_error(glm.kappa, glm.gamma0, a, lam[a][p]), 0.0)
+    estimate = {k: (paired[k]["mean"] + ridge_mean[k][0], math.hypot(paired[k]["se"], ridge_mean[k][1]))
+                for k in points}
+    threshold = bonferroni_z(len(points))
 
     def network_test(t: GLMTheory) -> Test:
-        ests, ses, refs = [], [], []
-        for problem in PROBLEMS:
-            m = teacher_means(network, "network", ("alpha",), d0=net_head, problem=problem).loc[net_alphas]
-            ests, ses = [*ests, *m["mean"]], [*ses, *m["se"]]
-            refs = [*refs, *bayes_errors(t, problem, net_alphas)]
-        return max_abs_z(ests, ses, refs, CLAIM_Z, f"d0 = {net_head}, both problems: ")
+        bayes = {(p, a): b for p in PROBLEMS for a, b in zip(net_alphas, bayes_errors(t, p, net_alphas))}
+        z = [(bayes[k] - estimate[k][0]) / estimate[k][1] for k in points]
+        worst = max(z)
+        return Test(worst, threshold, f"d0 = {net_head}: network - ridge (paired) per (problem, alpha): " + ", ".join(
+            f"{p} {a:g}: {paired[(p, a)]['mean']:+.4f} +- {paired[(p, a)]['se']:.4f}" for p, a in points)
+            + "; network = that + ridge's mean: " + ", ".join(f"{estimate[k][0]:.4f} +- {estimate[k][1]:.4f}"
+                                                              for k in points)
+            + f"; largest (Bayes - network)/se = {worst:.2f} (one-sided, Bonferroni {threshold:.2f})")
 
+    points_escape = escape_points(escape)
     top = max(e.escape_quadratic_alphas)
-    esc = teacher_means(escape, "network", ("d0",), quadratic_alpha=top).loc[list(e.escape_d0s)]
+    last = points_escape[points_escape["quadratic_alpha"] == top]
+    below = bonferroni_z(len(last))
 
     def escape_test(t: GLMTheory) -> Test:
-        worst = float(np.max((esc["mean"] - t.total_noise) / esc["se"]))
-        return Test(worst, -CLAIM_Z, f"largest (network - floor)/se over d0: {worst:.2f}")
+        worst = float(np.max((last["network"] - t.total_noise) / last["network_se"]))
+        return Test(worst, -below, f"largest (network - plateau)/se over d0 = {last['d0'].tolist()}: {worst:.2f}")
+
+    crossings = escape_crossings(points_escape, e.escape_level)
+    ok = crossings.dropna()
+    fit = (fit_power(ok["d0"], ok["n_cross"], ok["n_cross"] * ok["log_se"]) if len(ok) >= 3 and len(ok) == len(crossings)
+           else None)
+    p, p_se = (fit.values["exponent"], fit.errors["exponent"]) if fit is not None else (math.nan, math.nan)
+    equal = {q: abs(p - q) / p_se for q in (2.0, 1.5, 1.0)}
+
+    def scaling_test(t: EscapeTheory) -> Test:
+        if fit is None:
+            missing = crossings["d0"][crossings["n_cross"].isna()].tolist()
+            return Test(math.inf, CLAIM_Z, f"no crossing of the level at d0 = {missing}")
+        z = (t.exponent - p) / p_se if t.bound else abs(p - t.exponent) / p_se
+        what = f"(bound - p)/se = {z:.2f} (one-sided)" if t.bound else f"|p - {t.exponent:g}|/se = {z:.2f}"
+        return Test(z, CLAIM_Z, f"n_cross ~ d0^p over d0 = {ok['d0'].tolist()}: p = {p:.3f} +- {p_se:.3f} "
+                                f"(chi2/dof {fit.chi2_per_dof:.2f}); {what}")
 
     return [
-        Claim(4, "trained network = Bayes error",
-              f"At d0 = {net_head}, the student of the teacher's architecture trained to a minimum reaches "
-              f"the GLM's Bayes error in both problems (|z| <= {CLAIM_Z}).",
-              network_test, glm, {"gamma0 -> gamma0/2": scaled(glm, gamma0=0.5)}, resolves=("gamma0",)),
+        Claim(4, "trained network does not beat the Bayes error",
+              f"At d0 = {net_head}, a student of the teacher's architecture trained to a minimum is not below the "
+              "GLM's Bayes error in either problem at any alpha (one-sided, Bonferroni), estimated with ridge on the "
+              "same data as a control variate (network - ridge, plus ridge's mean at that width measured on the "
+              f"learners' {e.learners_teachers} independent teachers). The network tracks "
+              "ridge, so this is no evidence independent of ridge's: it rejects Bayes errors above what the linear "
+              "estimator reaches, not a network that would learn less.",
+              network_test, glm, {"GLM of depth L + 1": GLMTheory.of(e.activation, e.gain, e.depth + 1, e.noise),
+                                  "gamma0 x 1.1": scaled(glm, gamma0=1.1)}, resolves=("kappa", "gamma0")),
         Claim(4, "escape below the plateau at n ~ d0^2",
               f"At n = {top:g} d0^2 the trained network's test error is below the proportional regime's floor "
-              f"gamma0 + Delta by more than {CLAIM_Z} standard errors at every d0.",
-              escape_test, e.escape_glm, {"perfect learning (floor = Delta)": replace(e.escape_glm, gamma0=0.0)}),
+              f"gamma0 + Delta at every d0 of {list(e.escape_widths)} (one-sided, Bonferroni).",
+              escape_test, e.escape_glm, {"perfect learning (floor = Delta)": replace(e.escape_glm, gamma0=0.0)},
+              resolves=("gamma0",)),
+        Claim(4, "the escape needs n growing at least like d0^2",
+              f"The sample size n_cross at which the trained network's error falls below Delta + gamma0/2 (halfway "
+              f"from the plateau to the noise floor, fixed by the theory; interpolated in log n) grows at least as "
+              f"d0^2 over d0 = {list(e.escape_widths)} (power-law fit, chi-square-inflated error, one-sided): the "
+              "counting bound of the d0^2 first-layer weights, not Theorem 1's scale d0^(3/2) or the proportional "
+              f"regime's d0. The fit gives p = {p:.2f} +- {p_se:.2f}; two-sided, |z| = {equal[1.5]:.1f} against "
+              f"n ~ d0^(3/2), {equal[1.0]:.1f} against n ~ d0, and {equal[2.0]:.1f} against the collapse in n/d0^2"
+              + (" (a finding: at these widths the trained network escapes later than the counting bound)"
+                 if equal[2.0] > CLAIM_Z else "") + ". A lower bound: a smaller exponent is not rejected by it, an "
+              "escape at d0^(3/2) or d0 (two-sided) is.",
+              scaling_test, EscapeTheory(),
+              {"the escape at Theorem 1's scale, n ~ d0^(3/2)": EscapeTheory(1.5, bound=False),
+               "the proportional regime, n ~ d0": EscapeTheory(1.0, bound=False)},
+              resolves=("exponent",)),
     ]
 
 
 def claims(experiment: BayesOptimalGeneralisation, tables: Mapping[str, pd.DataFrame]) -> list[Claim]:
     """Chapter 4's quantitative claims on the tables of ``experiment``'s sweeps (``learners``,
-    ``network``, ``escape``), each with the wrong theories it must reject (:mod:`deepgep.support.claims`)."""
+    ``network``, ``escape`` and ``scaling``), each with the wrong theories it must reject
+    (:mod:`deepgep.support.claims`)."""
+    escape = pd.concat([tables["escape"], tables["scaling"]], ignore_index=True)
     return [*_learner_claims(experiment, tables["learners"]),
-            *_network_claims(experiment, tables["network"], tables["escape"])]
+            *_network_claims(experiment, tables["network"], escape, tables["learners"])]

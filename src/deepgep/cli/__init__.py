@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma list of the depth+1 widths d_0,d_1,...,d_L (input first), echoed with "
              "d_min = their minimum (the d_m of the theorems' finite-size bounds). Widths do "
              "not change the coefficients, which are asymptotic (proportional regime).")
-    eq.add_argument("--format", choices=("json", "table"), default="json",
+    eq.add_argument("--format", choices=("json", "csv", "table"), default="json",
                     help="output format (default: json)")
 
     bayes = sub.add_parser(

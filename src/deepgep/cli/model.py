@@ -12,17 +12,19 @@ the equivalent GLM (book eq-layer-coefficients and eq-composition,
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
+import os
 import sys
 from collections.abc import Iterable
 from typing import Any
 
+from deepgep.cli.formats import BAYES_MODEL_KEYS, bayes_csv, equivalent_csv
 from deepgep.cli.limits import (check_alpha_count, check_coefficients, check_depth, check_max_iter,
                                 check_network_scales, check_state_evolution_scales)
 from deepgep.cli.output import (EXIT_OK, PROG, TABLE_DIGITS, aligned, emit, key_values, python_scalar, require_finite,
-                                text, warn)
+                                text, theorem_warnings, warn)
+from deepgep.cli.timing import slow_channel_note
 from deepgep.support.validation import check_alpha
 from deepgep.theory.activations import known_activations
 from deepgep.theory.channels import known_channels, make_channel
@@ -159,6 +161,8 @@ def equivalent_model(args: argparse.Namespace) -> dict[str, Any]:
         }
     name = "tanh" if args.activation is None else args.activation
     gain = 1.0 if args.gain is None else args.gain
+    if ":" in name and not {"", os.getcwd()} & set(sys.path):
+        sys.path.insert(0, os.getcwd())  # module:function finds a module of the working folder
     coefficients = layer_coefficients(name, depth, gain)
     glm = equivalent_glm(coefficients, args.rho, args.eps)
     check_coefficients(glm.eta, glm.kappa, glm.gamma0)
@@ -186,20 +190,11 @@ def _floats(values: Iterable[float]) -> list[float]:
     return [float(v) for v in values]
 
 
-def _activation_issue(model: dict[str, Any]) -> str | None:
-    if model["activation_satisfies_theorem"]:
-        return None
-    return (f"activation {model['activation']!r} is not odd and smooth (its mean "
-            f"mu_l is not zero and is ignored by the linearisation)")
-
-
 def run_equivalent(args: argparse.Namespace) -> int:
     depth = check_depth(args.depth)
     widths = parse_widths(args.widths, depth) if args.widths is not None else None
-    model = equivalent_model(args)
-    issue = _activation_issue(model)
-    if issue:
-        warn(f"outside the theorem's hypotheses: {issue}")
+    with theorem_warnings():  # the library's warnings (relu, a callable outside the theorem)
+        model = equivalent_model(args)
     out = {key: value for key, value in model.items() if key != "activation_satisfies_theorem"}
     out["satisfies_theorem"] = model["activation_satisfies_theorem"]
     out["widths"] = widths
@@ -207,6 +202,9 @@ def run_equivalent(args: argparse.Namespace) -> int:
     require_finite(out)
     if args.format == "json":
         emit([json.dumps(out, indent=2, allow_nan=False)])
+        return EXIT_OK
+    if args.format == "csv":
+        equivalent_csv(out)
         return EXIT_OK
     summary = {k: out[k] for k in ("activation", "gain", "depth", "readout_gain",
                                    "readout_noise", "eta0", "gamma0", "kappa",
@@ -249,44 +247,28 @@ def run_bayes(args: argparse.Namespace) -> int:
     _check_solver_options(args)
     _check_channel_name(args.channel)
     alphas = parse_alpha_grid(args.alpha)
-    model = equivalent_model(args)
-    check_state_evolution_scales(model["kappa"], model["gamma0"], args.noise, alphas)
-    channel = make_channel(args.channel, gamma0=model["gamma0"], noise=args.noise)
-
-    issues = []
-    activation_issue = _activation_issue(model)
-    if activation_issue:
-        issues.append(activation_issue)
-    if not channel.satisfies_theorem:
-        issues.append(channel.caveat)
-    if issues:
-        warn("outside the theorem's hypotheses: " + "; ".join(issues))
-
-    curve = bayes_optimal_curve(
-        channel,
-        model["kappa"],
-        alphas,
-        damping=args.damping,
-        tol=args.tol,
-        max_iter=args.max_iter,
-        progress=args.progress,
-    )
+    with theorem_warnings():  # the library's warnings: the activation's, then the readout's
+        model = equivalent_model(args)
+        check_state_evolution_scales(model["kappa"], model["gamma0"], args.noise, alphas)
+        channel = make_channel(args.channel, gamma0=model["gamma0"], noise=args.noise)
+        note = slow_channel_note(channel, model["kappa"], len(alphas))
+        if note:
+            warn(note)
+        curve = bayes_optimal_curve(
+            channel,
+            model["kappa"],
+            alphas,
+            damping=args.damping,
+            tol=args.tol,
+            max_iter=args.max_iter,
+            progress=args.progress or bool(note),
+        )
     records = [
         {key: python_scalar(curve[key][i]) for key in RECORD_KEYS} for i in range(len(alphas))
     ]
-    header = {
-        "activation": model["activation"],
-        "gain": model["gain"],
-        "depth": model["depth"],
-        "readout_gain": model["readout_gain"],
-        "readout_noise": model["readout_noise"],
-        "eta0": model["eta0"],
-        "gamma0": model["gamma0"],
-        "kappa": model["kappa"],
-        "channel": channel.name,
-        "noise": float(args.noise),
-        "satisfies_theorem": not issues,
-    }
+    values = {**model, "channel": channel.name, "noise": float(args.noise),
+              "satisfies_theorem": model["activation_satisfies_theorem"] and channel.satisfies_theorem}
+    header = {key: values[key] for key in BAYES_MODEL_KEYS}
     solver = {"damping": float(args.damping), "tol": float(args.tol), "max_iter": args.max_iter}
     require_finite(header, "model")
     require_finite(records, "records")
@@ -295,11 +277,7 @@ def run_bayes(args: argparse.Namespace) -> int:
         doc = {"model": header, "solver": solver, "records": records}
         emit([json.dumps(doc, indent=2, allow_nan=False)])
     elif args.format == "csv":
-        emit(f"# {k}={text(v)}" for k, v in {**header, **solver}.items())
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(RECORD_KEYS)
-        for rec in records:
-            writer.writerow([text(rec[k]) for k in RECORD_KEYS])
+        bayes_csv(header, solver, records, RECORD_KEYS)
     else:
         rows = [[text(rec[k], TABLE_DIGITS) for k in RECORD_KEYS] for rec in records]
         emit(key_values({**header, **solver}) + [""] + aligned(RECORD_KEYS, rows))
@@ -310,16 +288,25 @@ EQUIVALENT_EPILOG = f"""\
 The printed keys: sigma (sigma_0..sigma_L), rho, eps, mean (per layer l = 1..L; mean is zero for
 an odd activation), eta, gamma (k = 0..L), eta0, gamma0, kappa = eta0^2, satisfies_theorem,
 readout_gain (--rho), readout_noise (--eps), widths and d_min (null without --widths).
+The csv output has one row per l = 0..L with the columns layer, width (d_l), sigma, rho, eps,
+mean (empty at l = 0), eta, gamma, then the model's columns, the same on every row (activation,
+gain, depth, readout_gain, readout_noise, eta0, gamma0, kappa, satisfies_theorem, d_min):
+pandas.read_csv reads it as it is.
 
-example (Cui et al.'s reference: eta0^2 = 0.409095, gamma0 = 0.152506):
-  {PROG} equivalent --activation tanh --gain 2 --depth 2 --widths 400,300,200 --format table"""
+examples (Cui et al.'s reference: eta0^2 = 0.409095, gamma0 = 0.152506):
+  {PROG} equivalent --activation tanh --gain 2 --depth 2 --widths 400,300,200 --format table
+  {PROG} equivalent --activation numpy:arcsinh --gain 2 --depth 3 --format csv"""
 
 BAYES_EPILOG = f"""\
 One record per alpha: alpha, q, q_hat, mse (= 1 - q), test_error, free_entropy,
 mutual_information (per input dimension), mutual_information_per_sample, iterations,
 q_uninformed, q_informed, branches_disagree (the uninformed and informed fixed points differ:
 a first-order transition). The json output is {{"model": ..., "solver": ..., "records": [...]}};
-the csv output starts with '# key=value' lines (model and solver), then a header row.
+the csv output has one header row, then one row per alpha: the record's columns, then the
+model's and the solver's (activation, gain, depth, readout_gain, readout_noise, eta0, gamma0,
+kappa, channel, noise, satisfies_theorem, damping, tol, max_iter), the same on every row:
+pandas.read_csv reads it as it is. A run expected to take over 20 s says how long, then shows
+progress bars.
 
 examples:
   {PROG} bayes --activation tanh --gain 2 --depth 2 --channel sign --alpha 0.1:7:50
@@ -330,9 +317,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("network")
     group.add_argument(
         "--activation", metavar="NAME", default=None,
-        help=f"hidden-layer activation act in phi(x) = act(gain x); one of "
-             f"{', '.join(known_activations())} (default: tanh). Only odd smooth ones satisfy "
-             f"the theorem; relu is computed with a warning. Ignored at --depth 0.")
+        help=f"hidden-layer activation act in phi(x) = act(gain x): one of "
+             f"{', '.join(known_activations())} (default: tanh), or any function acting elementwise on "
+             f"numpy arrays given as module:function (e.g. numpy:arcsinh, or mypkg.acts:softplus for "
+             f"a module mypkg/acts.py of the working folder or the environment; imported, never "
+             f"evaluated). The theorem needs an odd activation, C^2 with bounded derivatives: "
+             f"checked numerically, and a warning says which hypothesis fails (relu: not odd, not "
+             f"C^2). Ignored at --depth 0.")
     group.add_argument(
         "--gain", type=float, metavar="G", default=None,
         help="the gain g > 0 in act(g x) (default: 1). Ignored at --depth 0.")

@@ -1,16 +1,29 @@
 """What the command line prints: one-line errors and warnings on stderr, and values as JSON,
-CSV or aligned text on stdout; a NaN is never printed (:func:`require_finite`)."""
+CSV or aligned text on stdout; a NaN is never printed (:func:`require_finite`).
+
+The CSV is what ``pandas.read_csv`` parses as it is: one header row, then one row per record
+(no comment lines), floats at full precision, booleans ``true``/``false`` (read as ``bool``),
+``None`` as an empty cell (read as ``NaN``). The library's warnings that a computation is
+outside the theorem's hypotheses (:class:`deepgep.theory.hypotheses.TheoremWarning`) are printed
+by :func:`theorem_warnings` as ``deepgep: warning:`` lines, each once, as they are issued.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import math
 import sys
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+
+from deepgep.theory.hypotheses import TheoremWarning
 
 __all__ = ["PROG", "EXIT_OK", "EXIT_USAGE", "EXIT_NOT_CONVERGED", "EXIT_NON_FINITE", "EXIT_DAMAGED",
            "EXIT_INTERRUPTED", "TABLE_DIGITS", "NonFiniteResultError", "print_error", "warn", "require_finite",
-           "text", "aligned", "key_values", "emit", "python_scalar"]
+           "text", "aligned", "key_values", "emit", "python_scalar", "csv_cell", "write_csv",
+           "theorem_warnings"]
 
 PROG = "deepgep"
 
@@ -100,3 +113,37 @@ def python_scalar(value: Any) -> bool | int | float:
     if kind in ("i", "u") or (kind is None and isinstance(value, int)):
         return int(value)
     return float(value)
+
+
+def csv_cell(value: Any) -> str:
+    """A value as a CSV cell: :func:`text`, but ``None`` as an empty cell (``NaN`` in pandas)."""
+    return "" if value is None else text(value)
+
+
+def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """The header row and the rows on stdout (see the module docstring)."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([csv_cell(value) for value in row])
+
+
+@contextlib.contextmanager
+def theorem_warnings() -> Iterator[None]:
+    """Within the block, print every :class:`TheoremWarning` the library issues as one
+    ``deepgep: warning:`` line when it is issued (each text once); other warnings as usual."""
+    printed: set[str] = set()
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, TheoremWarning):
+            if str(message) not in printed:
+                printed.add(str(message))
+                warn(str(message))
+            return
+        original(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", TheoremWarning)
+        warnings.showwarning = show
+        yield

@@ -17,6 +17,7 @@ from deepgep.chapters import CHAPTERS, experiment_class
 from deepgep.cli.output import EXIT_OK, aligned, emit
 from deepgep.support.recorded import book_results_dir, run_hint
 from deepgep.support.sweeps import TableDamagedError, list_tables, verify_table
+from deepgep.support.sweeps.verify import record_verification
 
 __all__ = ["EXIT_MISMATCH", "book_sweeps", "add_results_parser"]
 
@@ -75,6 +76,9 @@ def run_verify(args: argparse.Namespace) -> int:
         report = verify_table(sweep, sample=None if args.all else args.sample, seed=args.seed,
                               time_budget=args.time_budget, results_dir=folder, hint=run_hint(experiment))
         print(report, flush=True)
+        if args.record:
+            entry = record_verification(sweep, report, folder)
+            print(f"  recorded: verified at commit {entry['commit'][:12]}", flush=True)
         status = status if report.ok else EXIT_MISMATCH
     return status
 
@@ -101,6 +105,9 @@ def add_results_parser(sub: Any, formatter: type) -> None:
     ver.add_argument("--sample", type=int, default=3, metavar="K", help="tasks recomputed per table (default 3)")
     ver.add_argument("--all", action="store_true", help="recompute every task")
     ver.add_argument("--seed", type=int, default=0, help="seed of the choice of tasks (default 0)")
+    ver.add_argument("--record", action="store_true",
+                     help="append the verification (commit, tasks recomputed, mismatches) to each table's metadata; "
+                          "only from a clean checkout")
     ver.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                      help="stop recomputing a table's tasks after this long (at least one task)")
     _common(ver)

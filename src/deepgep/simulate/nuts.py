@@ -8,6 +8,9 @@ n_warmup, n_samples, sampler options)`` is kept and reused for every chain and e
 the same shapes. Diagnostics (:func:`r_hat`, :func:`effective_sample_size`) are BlackJAX's
 rank-normalised split-R-hat (Vehtari et al. 2021) and its multi-chain ESS, meant for
 identifiable quantities: predictions, the training loss, function-space overlaps.
+:func:`inference_data` gives those quantities and the sampler's statistics as an ArviZ
+``InferenceData`` (extra ``[sampling]``), for ``arviz.summary``, ``arviz.plot_trace`` and the
+rest of the ArviZ toolbox.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from deepgep.simulate.posterior import (NetworkPrior, PosteriorSamples, check_pa
                                         log_density_function, unflatten)
 from deepgep.support.backends import jax_float64
 from deepgep.support.validation import check_count, check_design, check_generator, check_vector
+from deepgep.version import VERSION
 
 __all__ = ["DEFAULT_TARGET_ACCEPTANCE", "DEFAULT_MAX_DOUBLINGS", "MIN_WARMUP", "SAMPLER_OPTIONS",
            "SamplingError", "sample_posterior", "r_hat", "effective_sample_size",
-           "concatenate_chains"]
+           "concatenate_chains", "inference_data"]
 #: Stan's default target acceptance rate of the step-size adaptation (Hoffman & Gelman 2014).
 DEFAULT_TARGET_ACCEPTANCE = 0.8
 
@@ -166,13 +170,18 @@ def sample_posterior(
     by the Nishimori property it is a typical posterior sample in the Bayes-optimal setting)
     starts every chain there. Each chain adapts its own step size and diagonal mass matrix over
     ``n_warmup`` steps, then keeps ``n_samples`` draws. The program is compiled ahead of time once
-per shape; ``diagnostics["wall_time"]`` excludes the compilation (``"compile_time"``, zero
-when the program was cached). The JAX key of each chain is derived from
+    per shape; ``diagnostics["wall_time"]`` excludes the compilation (``"compile_time"``, zero
+    when the program was cached). The JAX key of each chain is derived from
     ``rng`` (one 32-bit seed per chain, drawn after the initial positions).
 
     ``sampler_options``: ``target_acceptance_rate`` (default 0.8), ``max_num_doublings``
     (default 10: at most 1024 leapfrog steps per draw), ``vectorize`` (run the chains together
     under ``jax.vmap``; default False, chains one after the other).
+
+    ``diagnostics`` holds per chain ``step_size``, ``acceptance_rate`` (mean), ``n_divergences``,
+    ``n_divergences_warmup``, ``mean_integration_steps``; per draw (``n_chains x n_samples``)
+    ``divergent``, ``acceptance_rate_per_draw`` and ``integration_steps``; and the totals
+    (gradient evaluations, wall and compilation times, the sampler's settings).
 
     Raises ``ValueError`` on bad input and :class:`SamplingError` on non-finite draws.
     """
@@ -223,6 +232,9 @@ when the program was cached). The JAX key of each chain is derived from
         "n_divergences": stats["divergent"].sum(axis=1).astype(int),
         "n_divergences_warmup": stats["warmup_divergences"].astype(int),
         "mean_integration_steps": stats["integration_steps"].mean(axis=1),
+        "divergent": stats["divergent"].astype(bool),
+        "acceptance_rate_per_draw": stats["acceptance_rate"].astype(np.float64),
+        "integration_steps": stats["integration_steps"].astype(np.int64),
         "n_gradient_evaluations": n_grad_samples + n_grad_warmup,
         "n_gradient_evaluations_sampling": n_grad_samples,
         "n_gradient_evaluations_warmup": n_grad_warmup,
@@ -295,4 +307,60 @@ def concatenate_chains(runs: Sequence[PosteriorSamples]) -> PosteriorSamples:
         prior=runs[0].prior,
         diagnostics=diagnostics,
         log_density=np.concatenate([r.log_density for r in runs]),
+    )
+
+
+def inference_data(samples: PosteriorSamples, X_test: np.ndarray | None = None, X: np.ndarray | None = None,
+                   y: np.ndarray | None = None):
+    """The draws of :func:`sample_posterior` as an ``arviz.InferenceData``, chains as ArviZ's
+    chains.
+
+    Only identifiable quantities are posterior variables (the weights are not: permuting the
+    hidden units, or flipping their signs for an odd activation, leaves the network unchanged):
+    ``prediction`` (``chain, draw, test_point``), ``f(x)`` on the rows of ``X_test``, and
+    ``training_loss`` (``chain, draw``), the mean squared error ``mean_mu (y_mu - f(x_mu))^2``
+    on the training set ``(X, y)``, which is also stored (``observed_data.y``,
+    ``constant_data.X``). ``sample_stats``: ``lp`` (the unnormalised log posterior), ``diverging``,
+    ``acceptance_rate``, ``n_steps`` (leapfrog steps) and ``step_size`` (the adapted one of each
+    chain, repeated on its draws); those per draw need a run that recorded them (this version's
+    :func:`sample_posterior`). ``attrs``: the prior, the sampler and deepgep's version.
+
+    ``arviz`` is imported here (``import deepgep`` imports this module and must not import ArviZ,
+    which takes seconds). Raises ``ValueError`` without ``X_test`` or ``(X, y)``, or on arrays of
+    the wrong shape.
+    """
+    import arviz  # the [sampling] extra; see the docstring
+
+    if not isinstance(samples, PosteriorSamples):
+        raise ValueError(f"samples must be PosteriorSamples, got {type(samples).__name__}")
+    if X_test is None and X is None:
+        raise ValueError("give X_test (predictions) and/or the training set X, y (training loss)")
+    posterior, observed, constant = {}, {}, {}
+    if X_test is not None:
+        posterior["prediction"] = samples.predict(X_test)
+    if X is not None or y is not None:
+        if X is None or y is None:
+            raise ValueError("the training loss needs both X and y")
+        X = check_design(X)
+        y = check_vector("y", y, X.shape[0], "one label per row of X")
+        posterior["training_loss"] = np.mean((y - samples.predict(X)) ** 2, axis=2)
+        observed["y"], constant["X"] = y, X
+    d, shape = samples.diagnostics, (samples.n_chains, samples.n_samples)
+    stats = {"lp": samples.log_density}
+    for name, key in (("diverging", "divergent"), ("acceptance_rate", "acceptance_rate_per_draw"),
+                      ("n_steps", "integration_steps")):
+        if key in d:
+            stats[name] = np.asarray(d[key])
+    if "step_size" in d:
+        stats["step_size"] = np.broadcast_to(np.asarray(d["step_size"], dtype=np.float64)[:, None], shape).copy()
+    prior = samples.prior
+    attrs = {"inference_library": "blackjax", "sampler": "NUTS with window adaptation", "deepgep_version": VERSION,
+             "widths": list(prior.widths), "activation": str(prior.activation), "gain": float(prior.gain),
+             "noise": float(prior.noise)}
+    return arviz.from_dict(
+        posterior=posterior, sample_stats={k: v for k, v in stats.items() if v is not None},
+        observed_data=observed or None, constant_data=constant or None,
+        coords={"test_point": np.arange(posterior["prediction"].shape[2])} if "prediction" in posterior else None,
+        dims={"prediction": ["test_point"], "y": ["sample"], "X": ["sample", "input"]}, attrs=dict(attrs),
+        posterior_attrs=dict(attrs), sample_stats_attrs=dict(attrs),
     )

@@ -156,7 +156,7 @@ def flatten(params: Sequence[np.ndarray], prior: NetworkPrior) -> np.ndarray:
 
 
 def unflatten(u: np.ndarray, prior: NetworkPrior) -> tuple[np.ndarray, ...]:
-    """Inverse of :func:`_flatten` on the last axis (leading axes are kept)."""
+    """Inverse of :func:`flatten` on the last axis (leading axes are kept)."""
     out, start = [], 0
     lead = u.shape[:-1]
     for s, shape in zip(prior.scales(), prior.shapes):

@@ -29,7 +29,7 @@ from scipy.stats import chi2, norm
 
 from deepgep.support.validation import check_count
 
-__all__ = ["CLAIM_Z", "CLAIM_LEVEL", "RESOLUTION_GRID", "bonferroni_z", "joint_max_z", "chi2_test", "Test", "Claim", "scaled", "resolution", "evaluate", "z_test", "max_abs_z",
+__all__ = ["CLAIM_Z", "CLAIM_LEVEL", "KINDS", "RESOLUTION_GRID", "bonferroni_z", "joint_max_z", "chi2_test", "Test", "Claim", "scaled", "resolution", "evaluate", "z_test", "max_abs_z",
            "report_rows", "resolution_text"]
 
 #: The book's two-sided z threshold for a claim of equality (p = 5e-4 per test: the book has a
@@ -58,7 +58,11 @@ class Claim:
     e.g. :class:`deepgep.theory.layers.GLMTheory`), the named wrong theories it must reject
     (``perturbations``: name -> a theory of the same type, made with :func:`scaled` or
     :func:`dataclasses.replace`), and ``resolves``: the theory's fields whose resolution
-    (:func:`resolution`) the claim reports."""
+    (:func:`resolution`) the claim reports.
+
+    ``kind`` is ``"claim"`` (evidence: it must name wrong theories it rejects) or
+    ``"identity"`` (a check that holds by construction — an algebraic identity, a sum rule, the
+    stationarity of a potential: still tested, never counted as evidence for the theory)."""
 
     chapter: int
     name: str
@@ -67,6 +71,11 @@ class Claim:
     theory: Any
     perturbations: Mapping[str, Any] = field(default_factory=dict)
     resolves: tuple[str, ...] = ()
+    kind: str = "claim"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
 
 
 def scaled(theory: Any, **factors: float) -> Any:
@@ -74,6 +83,9 @@ def scaled(theory: Any, **factors: float) -> Any:
     ``scaled(glm, gamma0=1.1)`` is the GLM with gamma0 10 % larger."""
     return dataclasses.replace(theory, **{name: getattr(theory, name) * f for name, f in factors.items()})
 
+
+#: What a :class:`Claim` can be: evidence, or a check that holds by construction.
+KINDS = ("claim", "identity")
 
 #: Relative changes tried, then bisected, when a claim's resolution is measured.
 RESOLUTION_GRID = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -117,13 +129,14 @@ def resolution(claim: Claim) -> list[dict[str, Any]]:
 def evaluate(claim: Claim) -> dict[str, Any]:
     """The claim's verdict as JSON values: ``chapter``, ``name``, ``statement``, ``statistic``,
     ``threshold``, ``holds``, ``detail``, ``perturbations`` (a list of ``{name, statistic,
-    holds}``, where every ``holds`` must be false) and ``resolution`` (:func:`resolution`)."""
+    holds}``, where every ``holds`` must be false), ``resolution`` (:func:`resolution`) and
+    ``kind``."""
     main = claim.test(claim.theory)
     perturbed = []
     for name, theory in claim.perturbations.items():
         outcome = claim.test(theory)
         perturbed.append({"name": name, "statistic": _number(outcome.statistic), "holds": outcome.holds})
-    return {"chapter": claim.chapter, "name": claim.name, "statement": claim.statement,
+    return {"chapter": claim.chapter, "kind": claim.kind, "name": claim.name, "statement": claim.statement,
             "statistic": _number(main.statistic), "threshold": _number(main.threshold),
             "holds": main.holds, "detail": main.detail, "perturbations": perturbed,
             "resolution": resolution(claim)}

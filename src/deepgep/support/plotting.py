@@ -126,7 +126,7 @@ def finite_size_figure(panels: Sequence[dict], ncols: int = 2) -> Figure:
 
 def escape_figure(scan: dict[str, np.ndarray]) -> Figure:
     """Test errors of ridge and the trained network of Chapter 4's escape sweep
-    (:func:`deepgep.chapters.ch4_bayes_optimal_generalisation.escape_arrays`) against ``n / d0`` (left) and ``n / d0^2`` (right), one colour per ``d0``; the GLM plateau."""
+    (:func:`deepgep.chapters.ch4_bayes_optimal_generalisation_tables.escape_arrays`) against ``n / d0`` (left) and ``n / d0^2`` (right), one colour per ``d0``; the GLM plateau."""
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), sharey=True)
     for i, d0 in enumerate(scan["d0"]):
         for ax, x in zip(axes, (scan["n"][i] / d0, scan["ratio"])):
@@ -150,7 +150,7 @@ def escape_figure(scan: dict[str, np.ndarray]) -> Figure:
 
 def depth_figure(rows: dict[str, np.ndarray], threshold: float) -> Figure:
     """Signal fraction ``eta0^2 / (eta0^2 + gamma0)`` against depth, one panel per activation,
-    one curve per gain (rows of :func:`deepgep.chapters.ch4_bayes_optimal_generalisation.depth_activation_table`)."""
+    one curve per gain (rows of :func:`deepgep.chapters.ch4_bayes_optimal_generalisation_theory.depth_activation_table`)."""
     acts = list(dict.fromkeys(rows["activation"].tolist()))
     fig, axes = plt.subplots(1, len(acts), figsize=(3.6 * len(acts), 3.2), sharey=True, squeeze=False)
     for ax, act in zip(axes[0], acts):

@@ -21,6 +21,7 @@ chapter's :class:`~deepgep.support.experiment.Experiment`; its table is keyed by
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import os
 import sys
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ import pandas as pd
 from deepgep.support.experiment import Experiment
 from deepgep.support.sweeps import Sweep, SweepError, TableDamagedError, check_table, load_frame, run_sweep
 from deepgep.support.sweeps.schedulers import open_backend
+from deepgep.version import VERSION
 
 __all__ = ["RESULTS_ENV", "book_root", "book_results_dir", "runs_dir", "folder_for", "run_hint",
            "experiment_tables", "compute_tables"]
@@ -51,16 +53,38 @@ def book_root(start: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
+#: The folder of the installed package that holds its copy of the book's recorded tables.
+_PACKAGED_RESULTS = "results"
+
+
+def _packaged_results() -> Path | None:
+    """The recorded tables shipped with the installed package (package data
+    ``deepgep/results/ch<N>/``, located with :mod:`importlib.resources`), or ``None`` if it ships
+    none (or is not installed as files on disk)."""
+    folder = importlib.resources.files("deepgep") / _PACKAGED_RESULTS
+    if isinstance(folder, Path) and folder.is_dir() and any(folder.glob("ch*/*.meta.json")):
+        return folder
+    return None
+
+
 def book_results_dir() -> Path:
     """The folder of the book's recorded tables: ``$DEEPGEP_RESULTS``, else ``results/`` at the
-    book's root."""
+    book's root, else (outside a clone: a notebook downloaded from the book) the copy shipped
+    with the installed package (:func:`_packaged_results`); an error saying what to do if there
+    is none."""
     if os.environ.get(RESULTS_ENV):
         return Path(os.environ[RESULTS_ENV])
     root = book_root()
-    if root is None:
-        raise TableDamagedError(f"no book root (a folder with {' and '.join(_ROOT_MARKERS)}) above "
-                                f"{Path.cwd()}; set {RESULTS_ENV} to the folder of the recorded tables")
-    return root / "results"
+    if root is not None:
+        return root / "results"
+    packaged = _packaged_results()
+    if packaged is not None:
+        return packaged
+    raise TableDamagedError(
+        f"no recorded tables: {Path.cwd()} is not inside the book's repository (no folder with "
+        f"{' and '.join(_ROOT_MARKERS)} above it) and the installed deepgep {VERSION} ships none "
+        f"(deepgep/{_PACKAGED_RESULTS}/); install deepgep from the book's repository, or set "
+        f"{RESULTS_ENV} to a folder of recorded tables (results/ of a clone)")
 
 
 def runs_dir() -> Path:

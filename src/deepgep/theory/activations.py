@@ -4,7 +4,11 @@ derivatives phi'.
 The theorems of Camilli, Tieplova, Bergamin & Barbier (2025, hypotheses of Theorem 1; book
 thm-layer-equivalence) need an odd activation, twice differentiable with bounded derivatives.
 ``tanh``, ``erf``, ``sin`` and ``linear`` satisfy them; ``relu`` does not (it is neither odd nor
-C^2) and is offered only to explore what breaks. Built-in activations carry an integer code so
+C^2) and is offered only to explore what breaks. Any other activation is a vectorised callable,
+given as a function or by name as ``"module:function"`` (``"numpy:arcsinh"``, a user's
+``"mypkg.acts:softplus"``; resolved by :func:`resolve_function` with importlib); its hypotheses are
+checked numerically (:func:`deepgep.theory.hypotheses.check_hypotheses`,
+:attr:`Activation.hypotheses`). Built-in activations carry an integer code so
 that the compiled quadrature kernels of :mod:`deepgep.theory.quadrature` evaluate them without
 leaving numba. The output functions of the GLM's channels (:mod:`deepgep.theory.channels`) use
 the same codes, plus ``abs`` and ``sign``, which are output functions only.
@@ -16,6 +20,7 @@ This module is the one home of ``phi`` and ``phi'``: numpy (:meth:`Activation.__
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,12 +30,15 @@ from numba import njit
 from scipy.special import erf
 
 from deepgep.support.backends import jax_float64
+from deepgep.support.imports import import_callable
 from deepgep.support.validation import check_real
+from deepgep.theory.hypotheses import Hypotheses, check_hypotheses
 
 __all__ = [
     "LINEAR", "TANH", "ERF", "SIN", "RELU", "ABS", "SIGN", "USER_DEFINED", "OUTPUT_FUNCTIONS",
     "ODD_OUTPUT_FUNCTIONS", "apply_builtin", "apply_builtin_inplace", "Activation",
     "known_activations", "builtin_name", "builtin_activation", "get_activation", "require_odd", "jax_activation",
+    "resolve_function", "activation_issue",
 ]
 
 LINEAR, TANH, ERF, SIN, RELU = 0, 1, 2, 3, 4
@@ -95,7 +103,8 @@ class Activation:
     Attributes
     ----------
     name:
-        Built-in name, or the callable's ``__name__`` for user activations.
+        Built-in name, the ``"module:function"`` it was resolved from, or the callable's
+        ``__name__`` for other user activations.
     gain:
         The factor ``g`` in ``act(g x)``; strictly positive and finite.
     odd:
@@ -119,9 +128,19 @@ class Activation:
         return self.code != USER_DEFINED
 
     @property
+    def hypotheses(self) -> Hypotheses:
+        """The hypotheses of Theorem 1 checked numerically on ``act`` (the gain does not change
+        them; :func:`deepgep.theory.hypotheses.check_hypotheses`), cached per function."""
+        return _hypotheses_of(_NUMPY_BUILTINS[self.name] if self.is_builtin else self._func)
+
+    @property
     def satisfies_theorem(self) -> bool:
-        """True for the activations covered by Theorem 1 (odd, smooth). ``relu`` is not."""
-        return self.odd and self.name != "relu"
+        """True for the activations covered by Theorem 1 (odd, C^2 with bounded derivatives):
+        ``tanh``, ``erf``, ``sin``, ``linear`` (known), a user callable whose numerical check
+        passes (:attr:`hypotheses`). ``relu`` is not."""
+        if self.is_builtin:
+            return self.name in _ODD_BUILTINS
+        return self.odd and self.hypotheses.holds
 
     def derivative(self, z: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         """``phi'(z) = g act'(g z)`` elementwise (``g = gain``; ``relu'(0)`` is taken as 0).
@@ -173,8 +192,8 @@ def get_activation(
     """Return the :class:`Activation` ``act(gain * x)``.
 
     ``activation`` is a built-in name (see :func:`known_activations`), a vectorised callable
-    ``act`` acting on float64 arrays, or an :class:`Activation` (returned unchanged when ``gain``
-    is 1). A user callable is probed on ``[-6, 6]``: it must return finite values of the input's
+    ``act`` acting on float64 arrays, the name ``"module:function"`` of one
+    (:func:`resolve_function`), or an :class:`Activation` (returned unchanged when ``gain`` is 1). A user callable is probed on ``[-6, 6]``: it must return finite values of the input's
     shape; its oddness is detected numerically and recorded in ``Activation.odd``.
 
     Raises
@@ -189,6 +208,8 @@ def get_activation(
             return activation
         return Activation(activation.name, activation.gain * g, activation.odd, activation.code,
                           activation._func)
+    if isinstance(activation, str) and ":" in activation:
+        return _user_activation(resolve_function(activation), g, activation.strip())
     if isinstance(activation, str):
         key = builtin_name(activation)
         return Activation(key, g, key in _ODD_BUILTINS, _BUILTIN_CODES[key], _NUMPY_BUILTINS[key])
@@ -200,14 +221,32 @@ def get_activation(
     )
 
 
-def _user_activation(func: Callable[[np.ndarray], np.ndarray], gain: float) -> Activation:
-    name = getattr(func, "__name__", "user")
+def resolve_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The callable named ``"module:function"`` (``"numpy:arcsinh"``, ``"mypkg.acts:softplus"``;
+    the function may be an attribute path, ``"module:Class.method"``), imported with importlib
+    (never evaluated as code; every part must be a Python identifier). The module is found on
+    ``sys.path`` as by ``import``.
+
+    Raises ``ValueError`` naming what is wrong: the form, a module that cannot be imported, a
+    missing attribute, or an object that is not callable.
+    """
+    text = str(spec).strip()
+    module_name, sep, attribute = text.partition(":")
+    if not sep or not all(p.isidentifier() for p in module_name.split(".") + attribute.split(".")):
+        raise ValueError(f"activation {spec!r}: give a built-in name ({', '.join(known_activations())}) or "
+                         "module:function with Python identifiers, e.g. numpy:arcsinh or mypkg.acts:softplus")
+    return import_callable(text, f"activation {spec!r}")
+
+
+def _user_activation(func: Callable[[np.ndarray], np.ndarray], gain: float, name: str | None = None) -> Activation:
+    name = name or getattr(func, "__name__", "user")
     x = gain * _PROBE_POINTS
     try:
         y = np.asarray(func(x), dtype=np.float64)
         y_minus = np.asarray(func(-x), dtype=np.float64)
     except Exception as exc:  # a user function failing on an array: say which and why
-        raise ValueError(f"activation {name!r} failed on a float64 array: {exc}") from exc
+        raise ValueError(f"activation {name!r} failed on a float64 array (it must act elementwise on numpy "
+                         f"arrays): {exc}") from exc
     if y.shape != x.shape:
         raise ValueError(
             f"activation {name!r} must act elementwise: input shape {x.shape}, output {y.shape}"
@@ -219,13 +258,39 @@ def _user_activation(func: Callable[[np.ndarray], np.ndarray], gain: float) -> A
     return Activation(name, gain, odd, USER_DEFINED, func)
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_hypotheses(func: Callable[[np.ndarray], np.ndarray]) -> Hypotheses:
+    return check_hypotheses(func)
+
+
+def _hypotheses_of(func: Callable[[np.ndarray], np.ndarray]) -> Hypotheses:
+    try:
+        return _cached_hypotheses(func)
+    except TypeError:  # an unhashable callable object: checked every time
+        return check_hypotheses(func)
+
+
+def activation_issue(activation: Activation) -> str | None:
+    """Why ``activation`` is outside the hypotheses of Theorem 1, in one sentence (``None``
+    when it satisfies them): the text of the library's warning and of the command line's."""
+    if activation.satisfies_theorem:
+        return None
+    failures = list(activation.hypotheses.failures)
+    if not activation.odd and not any(f.startswith("not odd") for f in failures):
+        failures.insert(0, "not odd")
+    if not failures:  # a built-in known to fail whose numerical check passes: none today
+        failures = ["not odd and C^2 with bounded derivatives"]
+    note = " (the linearisation ignores the mean mu_l a non-odd activation gives each layer)" \
+        if not activation.odd else ""
+    return f"activation {activation.name!r}: " + "; ".join(failures) + note
+
+
 def require_odd(activation: Activation, context: str = "this result") -> None:
     """Raise ``ValueError`` unless ``activation`` satisfies the theorem's hypotheses."""
     if not activation.satisfies_theorem:
         raise ValueError(
-            f"{context} needs an odd, smooth activation (Camilli et al. 2025, Theorem 1; book "
-            f"thm-layer-equivalence); "
-            f"{activation.name!r} is not"
+            f"{context} needs an odd activation, C^2 with bounded derivatives (Camilli et al. 2025, "
+            f"Theorem 1; book thm-layer-equivalence); {activation_issue(activation)}"
         )
 
 
@@ -256,5 +321,6 @@ def builtin_name(name: str) -> str:
     """A built-in activation name (stripped, lower case); the message lists the known ones."""
     key = name.strip().lower() if isinstance(name, str) else None
     if key not in _BUILTIN_CODES:
-        raise ValueError(f"unknown activation {name!r}; known: {', '.join(known_activations())}")
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(known_activations())}, or a vectorised "
+                         "function as module:function (e.g. numpy:arcsinh)")
     return key

@@ -42,7 +42,8 @@ from deepgep.support.validation import check_count, check_design, check_generato
 
 __all__ = ["GRAM_SIDES", "linear_mutual_information", "expected_linear_mutual_information", "wishart_statistics",
            "control_variate_estimate",
-           "linear_log_partition", "linear_posterior"]
+           "linear_log_partition", "linear_posterior",
+           "gram_spectrum", "spectral_posterior_mse", "linear_bayes_test_error"]
 
 
 #: Which Gram matrix a linear-channel computation factorises: the ``n x n`` one ("samples"),
@@ -299,3 +300,61 @@ def linear_posterior(
         mean = cho_solve(system.cholesky, system.B.T @ y, check_finite=False) / s
         trace = system.trace_A_inverse()
     return mean, trace / system.d
+
+
+# --- the Bayes-optimal test error given the inputs, from the spectrum ------------------------------
+
+
+def gram_spectrum(X: np.ndarray) -> np.ndarray:
+    """The ``m = min(n, d)`` eigenvalues (ascending) of the smaller Gram matrix over ``d``,
+    ``X X^T / d`` if ``n <= d``, else ``S = X^T X / d``: the non-trivial eigenvalues of ``S``
+    (its other ``d - m`` eigenvalues are exactly 0), what :func:`spectral_posterior_mse` needs.
+
+    Raises ``ValueError`` for ``X`` not a finite non-empty matrix."""
+    X = check_design(X)
+    n, d = X.shape
+    return np.linalg.eigvalsh((X @ X.T if n <= d else X.T @ X) / d)
+
+
+def spectral_posterior_mse(eigenvalues: np.ndarray, d: int, kappa: float, total_noise: float) -> np.ndarray:
+    """The exact posterior MSE per coordinate ``tr(Sigma)/d`` of the linear GLM given its inputs,
+    from the spectrum of ``S = X^T X / d`` (:func:`gram_spectrum`): with ``Sigma = (I_d + (kappa
+    / total_noise) S)^{-1}`` (:func:`linear_posterior`),
+
+        tr(Sigma) / d = (1/d) [ sum_{k=1}^{m} 1 / (1 + kappa lambda_k / total_noise) + (d - m) ],
+
+    the ``d - m`` zero eigenvalues contributing 1 each. ``eigenvalues`` has the ``m <= d``
+    eigenvalues on its last axis (any leading axes: one spectrum per row, one value returned per
+    row).
+
+    Raises ``ValueError`` for more than ``d`` eigenvalues, a negative or non-finite one (beyond
+    rounding: ``-1e-12`` relative to the largest is tolerated and read as 0), ``kappa < 0`` or
+    ``total_noise <= 0``."""
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    d = check_count("d", d)
+    kappa = check_real("kappa", kappa)
+    total_noise = check_real("total_noise", total_noise, positive=True)
+    if lam.ndim < 1 or lam.shape[-1] < 1 or lam.shape[-1] > d:
+        raise ValueError(f"eigenvalues must hold 1 to d = {d} eigenvalues on their last axis, got shape {lam.shape}")
+    if not np.all(np.isfinite(lam)) or np.any(lam < -1e-12 * max(1.0, float(np.max(np.abs(lam))))):
+        raise ValueError("eigenvalues must be finite and non-negative (the spectrum of X^T X / d)")
+    m = lam.shape[-1]
+    return (np.sum(1.0 / (1.0 + (kappa / total_noise) * np.clip(lam, 0.0, None)), axis=-1) + (d - m)) / d
+
+
+def linear_bayes_test_error(eigenvalues: np.ndarray, d: int, kappa: float, total_noise: float) -> np.ndarray:
+    """The exact Bayes-optimal test error of the linear GLM GIVEN its training inputs (from the
+    posterior covariance of book eq-ridge-bayes): for a fresh label ``y = sqrt(kappa/d) x.a + sqrt(total_noise) xi``
+    at a fresh input ``x ~ N(0, I_d)``, averaged over the teacher ``a ~ N(0, I_d)``, the training
+    labels and ``(x, xi)``, the posterior-mean predictor ``sqrt(kappa/d) x.m`` has error
+
+        E_GLM(X) = kappa tr[(I_d + (kappa / total_noise) S)^{-1}] / d + total_noise
+                 = kappa * spectral_posterior_mse + total_noise,       S = X^T X / d,
+
+    because ``E_x (x.(a - m))^2 = |a - m|^2`` and the posterior expectation of ``|a - m|^2`` is
+    ``tr(Sigma)``. With ``total_noise = gamma0 + Delta`` this is the equivalent GLM's error of
+    book thm-deep-bayes-error on the same inputs; its mean over ``X`` tends to the closed form
+    ``kappa (1 - q*) + total_noise`` (eq-linear-closed-form) with an ``O(1/d)`` correction.
+    ``eigenvalues`` as in :func:`spectral_posterior_mse` (which raises on bad input)."""
+    mse = spectral_posterior_mse(eigenvalues, d, kappa, total_noise)
+    return kappa * mse + total_noise

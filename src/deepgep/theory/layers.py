@@ -25,7 +25,8 @@ import numpy as np
 
 from deepgep.support.stats import standard_error
 from deepgep.support.validation import check_count, check_nonzero, check_real
-from deepgep.theory.activations import Activation, get_activation
+from deepgep.theory.activations import Activation, activation_issue, get_activation
+from deepgep.theory.hypotheses import warn_outside_theorem
 from deepgep.theory.quadrature import gaussian_moments, layer_recursion
 
 __all__ = [
@@ -102,6 +103,14 @@ def layer_coefficients(
         ``None`` for the default quadrature rule, or a number of Gauss-Hermite nodes
         (see :mod:`deepgep.theory.quadrature`).
 
+    Warns
+    -----
+    deepgep.theory.hypotheses.TheoremWarning
+        When the activation is outside the hypotheses of Theorem 1 (not odd, or not C^2 with
+        bounded derivatives: relu, a user callable failing the numerical check of
+        :attr:`deepgep.theory.activations.Activation.hypotheses`); the coefficients are still
+        computed, but the theorem does not say that the layer is equivalent to them.
+
     Raises
     ------
     ValueError
@@ -111,6 +120,9 @@ def layer_coefficients(
     act = get_activation(activation, gain)
     depth = check_count("depth", depth, 1)
     s0 = check_real("sigma0", sigma0, positive=True)
+    issue = activation_issue(act)
+    if issue:
+        warn_outside_theorem(issue)
     if act.is_builtin:
         rows = layer_recursion(act, s0, int(depth), n_nodes)
     else:
@@ -120,7 +132,8 @@ def layer_coefficients(
     sigma[1:] = rows[:, 0]
     if not (sigma.min() > 0.0 and math.isfinite(rows.sum())):
         ell = int(np.argmin((sigma[1:] > 0.0) & np.isfinite(sigma[1:]))) + 1
-        raise ValueError(f"the variance collapses at layer {ell}: sigma_{ell} = {sigma[ell]!r}")
+        what = "collapses" if sigma[ell] == 0.0 else "is not finite (the activation grows too fast)"
+        raise ValueError(f"the variance {what} at layer {ell}: sigma_{ell} = {sigma[ell]!r}")
     columns = [sigma] + [rows[:, k].copy() for k in (1, 2, 3)]
     for c in columns:
         c.setflags(write=False)
@@ -133,7 +146,13 @@ def _python_recursion(act: Activation, sigma0: float, depth: int, n_nodes: int |
     rows = np.empty((depth, 4))
     s = sigma0
     for ell in range(depth):
-        m = gaussian_moments(act, s, n_nodes)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                m = gaussian_moments(act, s, n_nodes)
+        except ValueError:  # non-finite values on the nodes
+            raise ValueError(f"the activation {act.name!r} is not finite on the quadrature nodes of layer "
+                             f"{ell + 1} (input variance sigma_{ell} = {s:.4g}): it grows too fast at this "
+                             "gain and depth") from None
         rows[ell] = (m.second, m.stein / math.sqrt(s), m.residual, m.mean)
         if not (math.isfinite(m.second) and m.second > 0.0):
             rows[ell + 1 :] = np.nan

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from deepgep.support.validation import check_alpha, check_count, check_kappa, check_overlap, check_real
 from deepgep.theory.channels import Channel, GaussianChannel, SignChannel
 from deepgep.theory.channels.sign import probit_average, probit_rules
+from deepgep.theory.hypotheses import warn_outside_theorem
 
 __all__ = [
     "DEFAULT_TOLERANCE", "DEFAULT_MAX_ITERATIONS", "UNINFORMED_START", "INFORMED_START",
@@ -207,11 +208,18 @@ def bayes_optimal_curve(
     (``1 - q``), ``test_error``, ``free_entropy``, ``mutual_information`` (per input dimension),
     ``mutual_information_per_sample``, ``iterations`` (of the chosen branch), ``q_uninformed``,
     ``q_informed``, ``branches_disagree``.
+
+    Warns :class:`deepgep.theory.hypotheses.TheoremWarning` when the readout is outside the
+    deep-network theorem (``channel.caveat``: sign, abs, relu): the curve is the GLM's, but
+    the reduction of a deep network to this GLM is not proved for that readout.
     """
     kappa = check_kappa(kappa)
     grid = np.array([check_alpha(a) for a in alphas], dtype=float)
     if grid.size == 0 or np.any(np.diff(grid) <= 0):
         raise ValueError("alphas must be a non-empty strictly increasing grid")
+    caveat = getattr(channel, "caveat", "")  # a user's channel may not say
+    if caveat:
+        warn_outside_theorem(caveat)
     opts = dict(damping=damping, tol=tol, max_iter=max_iter)
     up: list[FixedPoint] = []
     q = UNINFORMED_START

@@ -5,7 +5,9 @@ The metadata (``<name>-<key>.meta.json``, written as :mod:`.files` says) holds t
 defined it (its class and parameters, when a chapter ran it), the package version, the git
 commit of the package's source tree and whether tracked files were modified, the machine
 (platform, CPU model, cores, memory, Python), the scheduler and worker count of the latest run,
-one entry per run session (start and end in ISO UTC, tasks added, errors, CPU and wall seconds,
+the recorded verifications (``verifications``: the clean commit that recomputed a sample of it,
+the tasks checked, the mismatches), one entry per run session (start and end in ISO UTC, tasks
+added, errors, CPU and wall seconds,
 scheduler, workers, version, commit), and the totals: ``cpu_seconds`` (the CPU time of every
 task stored in the table, read from its rows, plus that of the error rows later retried: a
 session killed before its last metadata write is counted in full), rows, tasks stored, error
@@ -23,11 +25,9 @@ import hashlib
 import math
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +35,13 @@ from deepgep.support.sweeps.files import write_meta
 from deepgep.support.sweeps.schedulers import Backend, usable_cores
 from deepgep.support.sweeps.spec import CPU, ERROR, Sweep, json_copy
 from deepgep.support.sweeps.table import Table, task_groups, task_index
+from deepgep.version import VERSION, source_state
 
 __all__ = ["META_FLUSH_SECONDS", "differences", "file_digest", "table_counts", "table_cpu_seconds", "new_meta",
            "totals", "refresh_counts", "Session"]
 
 #: Longest interval between two writes of the metadata while a sweep runs.
 META_FLUSH_SECONDS = 10.0
-#: Seconds allowed to the git queries describing the source tree.
-GIT_SECONDS = 5.0
 
 
 def table_counts(sweep: Sweep, table: Table) -> dict[str, Any]:
@@ -64,24 +63,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _package_version() -> str | None:
-    try:
-        return metadata.version("deepgep")
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def _git() -> dict[str, Any] | None:
     """The commit of the package's source tree and whether tracked files differ from it."""
-    where = str(Path(__file__).resolve().parent)
-    try:
-        commit = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=GIT_SECONDS, check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=GIT_SECONDS, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": commit, "dirty": bool(status.strip())}
+    commit, dirty = source_state()
+    return None if commit is None else {"commit": commit, "dirty": dirty}
 
 
 def _cpu_model() -> str | None:
@@ -144,9 +129,9 @@ def new_meta(sweep: Sweep, meta: dict | None, backend: Backend,
         **sweep.description(),
         "experiment": json_copy(about) if about is not None else old.get("experiment"),
         "retried_cpu_seconds": old.get("retried_cpu_seconds", 0.0),
-        **({"converted_from": old["converted_from"]} if "converted_from" in old else {}),
+        **{key: old[key] for key in ("converted_from", "verifications") if key in old},
         "sessions": list(old.get("sessions", [])),
-        "package_version": _package_version(),
+        "package_version": VERSION,
         "git": _git(),
         "machine": _machine(),
         "scheduler": backend.label,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import itertools
 import json
 import math
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from deepgep.support.imports import import_callable
 from deepgep.support.validation import check_count, check_real
 
 __all__ = [
@@ -301,15 +301,7 @@ def resolve_task(path: str) -> Callable[[dict[str, Any], int], dict[str, Any]]:
     """Import the function named by ``"package.module:function"`` (clear error otherwise)."""
     if not isinstance(path, str) or not TASK_PATH.match(path):
         raise SweepError(f"task must be an import path 'package.module:function', got {path!r}")
-    module_name, qualname = path.split(":")
     try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SweepError(f"task {path!r}: cannot import module {module_name!r} ({exc})") from None
-    for part in qualname.split("."):
-        if not hasattr(target, part):
-            raise SweepError(f"task {path!r}: module {module_name!r} has no attribute {qualname!r}")
-        target = getattr(target, part)
-    if not callable(target):
-        raise SweepError(f"task {path!r} is not callable")
-    return target
+        return import_callable(path, f"task {path!r}")
+    except ValueError as exc:
+        raise SweepError(str(exc)) from None

@@ -25,20 +25,24 @@ import dataclasses
 import math
 import os
 import time
+from datetime import datetime, timezone
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from deepgep.support.sweeps.files import read_meta, write_meta
 from deepgep.support.sweeps.integrity import check_table
 from deepgep.support.sweeps.spec import (ERROR, RESERVED, Sweep, SweepError, TableDamagedError, checked,
                                          resolve_task, task_key)
 from deepgep.support.sweeps.table import is_number, outcome_rows, parse_cell, task_groups, task_index
 from deepgep.support.sweeps.tasks import execute
 from deepgep.support.validation import check_count
+from deepgep.version import source_state
 
-__all__ = ["TIMING_SUFFIXES", "Mismatch", "VerificationReport", "verify_table"]
+__all__ = ["TIMING_SUFFIXES", "Mismatch", "VerificationReport", "verify_table", "record_verification",
+           "clean_commits"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,3 +175,31 @@ def verify_table(
         checked_keys.append(key)
     return VerificationReport(status.path, seed, sweep.tolerance, sweep.n_tasks, keys, tuple(checked_keys),
                               tuple(mismatches), stopped, time.perf_counter() - started)
+
+
+def record_verification(sweep: Sweep, report: VerificationReport, results_dir: str | os.PathLike = "results") -> dict:
+    """Append ``report`` to the ``verifications`` of the table's metadata: the commit of the
+    code that recomputed it (which must be clean: a verification by uncommitted code pins
+    nothing), the date, the tasks recomputed of all and the mismatches. Returns the entry."""
+    commit, dirty = source_state()
+    if commit is None or dirty:
+        raise SweepError("a verification is recorded only from a clean git checkout (commit the code first): "
+                         f"{'no checkout' if commit is None else 'tracked files differ from ' + commit[:12]}")
+    meta_path = sweep.meta_path(results_dir)
+    meta = read_meta(meta_path) or {}
+    entry = {"commit": commit, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "tasks_checked": len(report.checked), "tasks": report.tasks, "mismatches": len(report.mismatches),
+             "catch_probability": round(report.catch_probability, 6)}
+    write_meta(meta_path, {**meta, "verifications": [*meta.get("verifications", []), entry]})
+    return entry
+
+
+def clean_commits(meta: Mapping[str, Any]) -> list[str]:
+    """The clean commits that pin a table: those of its sessions recorded from a clean tree and
+    of its recorded verifications without mismatch."""
+    out = []
+    git = meta.get("git") or {}
+    if git.get("commit") and not git.get("dirty"):
+        out.append(git["commit"])
+    out += [v["commit"] for v in meta.get("verifications", []) if not v.get("mismatches")]
+    return out

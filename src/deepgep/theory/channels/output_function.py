@@ -1,11 +1,32 @@
 """``y = f(z + sqrt(gamma0) xi) + sqrt(noise) xi'`` for a built-in output function ``f``, by
-quadrature (odd ``f`` satisfy the theorem; ``relu`` and ``abs`` are allowed for the plain GLM);
-``noise > 0`` is required (the label density)."""
+compiled quadrature (odd ``f`` satisfy the theorem; ``relu`` and ``abs`` are allowed for the plain
+GLM); ``noise > 0`` is required (the label density).
+
+Three nested averages (book eq-zout, eq-psi-out): ``zeta`` (the posterior mean ``omega = sqrt(kappa
+q) zeta``), the label ``y``, and inside ``Z_out(y) = E_s N(y - f(omega + sqrt(W) s); noise)`` the
+Gaussian ``s``, ``W = kappa (1 - q) + gamma0``. The inner average is a trapezoidal rule on
+``[-10, 10]``, spectrally accurate for a smooth ``f``: its integrand is a bump of width at least
+``sqrt(noise) / (L sqrt(W))`` in ``s`` (``L = max |f'|``), and a step ``h`` below that width over
+1.5 leaves an error ``exp(-2 pi^2 1.5^2) = 8e-20``; a step below ``0.25 / sqrt(W)`` in ``s`` keeps
+the poles of ``tanh`` (at ``i pi / 2``) as far from the rule as ``exp(-2 pi (pi/2) / 0.25) =
+7e-18``. The step is fixed by the largest ``W = kappa + gamma0`` (at ``q = 0``), so that the
+rule, and hence every average, is a smooth function of ``q`` (finite differences in ``q`` see no
+jump of the rule). A kinked or jumping ``f`` (``relu``, ``abs``, ``sign``) keeps the fine fixed
+step ``0.02`` (its error is algebraic there). The ``zeta`` average uses half the split rule for
+``f`` odd or even (the integrand is even in ``zeta``).
+
+Measured (tests/theory/test_output_function.py, benchmarks/bench_output_channel.py): against the
+fixed 0.02 step on the full ``zeta`` rule (``quadrature="reference"``, the rule of the earlier
+releases) within 5.3e-12 relative over linear, tanh, erf, sin; noise 0.01 to 0.5; gamma0 0 to 1;
+kappa 0.4 to 4; q 0 to 0.999; about 2 ms per average for tanh at noise 0.05 against 58 ms with
+the reference rule.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numba import njit
@@ -16,9 +37,21 @@ from deepgep.theory.activations import (ODD_OUTPUT_FUNCTIONS, OUTPUT_FUNCTIONS, 
 from deepgep.theory.quadrature import split_legendre_rule
 from deepgep.theory.channels.base import SIGN_CAVEAT
 
-__all__ = ["OutputFunctionChannel"]
-#: Uniform (trapezoidal) nodes per unit of the inner Gaussian variable of the general channel.
+__all__ = ["OutputFunctionChannel", "QUADRATURES", "SMOOTH_OUTPUT_FUNCTIONS", "LIPSCHITZ"]
+#: Trapezoidal step of the inner Gaussian variable for a kinked ``f`` and for the reference rule.
 _INNER_STEP = 0.02
+#: Largest inner step of a smooth ``f`` (the Gaussian weight alone: error exp(-2 pi^2 / 0.6^2)).
+_SMOOTH_STEP_MAX = 0.6
+#: The inner step is the bump width ``sqrt(noise) / (L sqrt(W))`` divided by this.
+_WIDTHS_PER_STEP = 1.5
+#: Largest inner step in units of ``u = omega + sqrt(W) s`` (the analyticity strip of tanh).
+_U_STEP_MAX = 0.25
+#: The smooth output functions and ``L = max |f'|``, which sets their inner step.
+LIPSCHITZ = {"linear": 1.0, "tanh": 1.0, "erf": 2.0 / math.sqrt(math.pi), "sin": 1.0}
+SMOOTH_OUTPUT_FUNCTIONS = frozenset(LIPSCHITZ)
+#: The quadratures of :class:`OutputFunctionChannel`: ``"adaptive"`` (the default, above) and
+#: ``"reference"`` (the fixed 0.02 step and the full zeta rule, to check it against).
+QUADRATURES = ("adaptive", "reference")
 
 #: Range of the inner variable: the Gaussian weight below e^{-50} is dropped.
 _INNER_CUTOFF = 10.0
@@ -107,16 +140,48 @@ def _output_predictive_variance(code, kappa, q, gamma0, s, ws, hx, hw):
     return total
 
 
+def _trapezoid(step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Trapezoidal nodes on ``[-10, 10]`` with the Gaussian density in the weights, the step
+    rounded down to divide the range."""
+    n = int(math.ceil(2.0 * _INNER_CUTOFF / step - 1e-9)) + 1
+    s = np.linspace(-_INNER_CUTOFF, _INNER_CUTOFF, n)
+    h = s[1] - s[0]
+    return s, h * np.exp(-0.5 * s * s) / math.sqrt(2.0 * math.pi)
+
+
+@lru_cache(maxsize=64)
+def _inner_rule(function: str, quadrature: str, w_max: float, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """The inner rule of the module docstring for ``W <= w_max``."""
+    if quadrature == "reference" or function not in SMOOTH_OUTPUT_FUNCTIONS:
+        return _trapezoid(_INNER_STEP)
+    root = math.sqrt(w_max)
+    step = min(_SMOOTH_STEP_MAX, math.sqrt(noise) / (_WIDTHS_PER_STEP * LIPSCHITZ[function] * root),
+               _U_STEP_MAX / root)
+    return _trapezoid(step)
+
+
+@lru_cache(maxsize=4)
+def _outer_rule(symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The split rule in ``zeta``, or its non-negative half with doubled weights (an even
+    integrand)."""
+    x, w = split_legendre_rule(_OUTER_NODES)
+    if not symmetric:
+        return x, w
+    keep = x > 0.0  # the split rule has no node at 0
+    return np.ascontiguousarray(x[keep]), np.ascontiguousarray(2.0 * w[keep])
+
+
 @dataclass(frozen=True)
 class OutputFunctionChannel:
     """``y = f(z + sqrt(gamma0) xi) + sqrt(noise) xi'`` for a built-in ``f``, by quadrature.
 
-    The inner Gaussian average uses a trapezoidal rule of step ``0.02`` on ``[-10, 10]``: exact to
-    ~1e-10 while ``sqrt(noise)`` exceeds a few steps of ``f`` (``noise >= 0.01`` for Lipschitz-1
-    ``f`` and unit variances; :func:`make_channel` refuses smaller noise). The label is
-    integrated on a trapezoidal grid of step ``sqrt(noise) / 4`` (smooth in ``y`` whatever
-    ``f``: kinks and jumps of ``f`` are smoothed by the noise) and ``zeta`` by the split
-    Gauss-Legendre rule with 60 nodes per half-line.
+    The inner Gaussian average is the trapezoidal rule of the module docstring (``quadrature =
+    "adaptive"``; ``"reference"`` is the fixed step ``0.02``): accurate while ``sqrt(noise)``
+    exceeds a few steps of ``f`` (``noise >= 0.01`` for Lipschitz-1 ``f`` and unit variances;
+    :func:`make_channel` refuses smaller noise). The label is integrated on a trapezoidal grid of
+    step ``sqrt(noise) / 4`` (smooth in ``y`` whatever ``f``: kinks and jumps of ``f`` are
+    smoothed by the noise) and ``zeta`` by the split Gauss-Legendre rule with 60 nodes per
+    half-line (the half-line only for an odd or even ``f``, not with ``"reference"``).
     """
 
     function: str
@@ -125,6 +190,7 @@ class OutputFunctionChannel:
     name: str = ""
     satisfies_theorem: bool = False
     caveat: str = ""
+    quadrature: str = "adaptive"
 
     #: Smallest output noise for which the quadrature is accurate (see the class docstring).
     MIN_NOISE = 0.01
@@ -142,20 +208,18 @@ class OutputFunctionChannel:
                   else f"the output function {self.function!r} is not odd")
         object.__setattr__(self, "caveat", caveat)
         object.__setattr__(self, "satisfies_theorem", not caveat)
+        if self.quadrature not in QUADRATURES:
+            raise ValueError(f"quadrature must be one of {', '.join(QUADRATURES)}, got {self.quadrature!r}")
 
     @property
     def _code(self) -> int:
         return OUTPUT_FUNCTIONS[self.function]
 
-    @staticmethod
-    def _inner_rule() -> tuple[np.ndarray, np.ndarray]:
-        s = np.arange(-_INNER_CUTOFF, _INNER_CUTOFF + _INNER_STEP / 2, _INNER_STEP)
-        w = _INNER_STEP * np.exp(-0.5 * s * s) / math.sqrt(2.0 * math.pi)
-        return s, w
-
-    @staticmethod
-    def _outer_rule() -> tuple[np.ndarray, np.ndarray]:
-        return split_legendre_rule(_OUTER_NODES)
+    def _rules(self, kappa: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(inner nodes, weights, zeta nodes, weights) for the signal variance ``kappa``."""
+        symmetric = self.quadrature == "adaptive" and self.function != "relu"
+        return (*_inner_rule(self.function, self.quadrature, kappa + self.gamma0, self.noise),
+                *_outer_rule(symmetric))
 
     def sample(self, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         f = np.ascontiguousarray(z + math.sqrt(self.gamma0) * rng.standard_normal(z.shape), dtype=np.float64)
@@ -163,10 +227,8 @@ class OutputFunctionChannel:
         return f + math.sqrt(self.noise) * rng.standard_normal(z.shape)
 
     def _averages(self, kappa: float, q: float) -> tuple[float, float]:
-        s, ws = self._inner_rule()
-        hx, hw = self._outer_rule()
-        return _output_averages(self._code, check_kappa(kappa), check_overlap(q),
-                                self.gamma0, self.noise, s, ws, hx, hw)
+        kappa, q = check_kappa(kappa), check_overlap(q)
+        return _output_averages(self._code, kappa, q, self.gamma0, self.noise, *self._rules(kappa))
 
     def mean_g_out_squared(self, kappa: float, q: float) -> float:
         return float(self._averages(kappa, q)[0])
@@ -176,8 +238,6 @@ class OutputFunctionChannel:
 
     def bayes_test_error(self, kappa: float, q: float) -> float:
         """Mean squared error of the posterior-mean prediction of a new label."""
-        s, ws = self._inner_rule()
-        hx, hw = self._outer_rule()
-        v = _output_predictive_variance(self._code, check_kappa(kappa), check_overlap(q),
-                                        self.gamma0, s, ws, hx, hw)
+        kappa, q = check_kappa(kappa), check_overlap(q)
+        v = _output_predictive_variance(self._code, kappa, q, self.gamma0, *self._rules(kappa))
         return float(v) + self.noise
