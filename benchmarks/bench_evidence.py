@@ -16,8 +16,10 @@ so that a back end using several threads is charged for all of them):
   run (HMC kernel, the step size and leapfrog count the numpy run adapted, same ESS target).
 
 Expectation: estimator evaluations per second / baseline evaluations per second >= 3 at every
-size (printed PASS/FAIL), and the numpy evaluation at least as fast as the JAX one (printed as a
-ratio: the reason the library keeps its own SMC). Exit status 1 if the batched values disagree
+size (printed PASS/FAIL). The numpy / JAX ratio is printed, not asserted: measured at d0 = 16 on
+the book's 2-core machine it is 0.54 (JAX's compiled gradient is faster per evaluation); the
+library keeps its numpy SMC because it needs no compilation per shape (the sweeps' instances have
+many different n and widths). Exit status 1 if the batched values disagree
 with the baseline's (max |difference| > 1e-9) or the SMC result is not finite, or with
 ``--strict`` if a ratio fails.
 

@@ -66,8 +66,8 @@ _TEXT_TABLES = ("its printed text tables (the parameters header, the chapter's t
                 "summary) are up to 2600 px wide in the 784 px column; to be shown as HTML tables")
 KNOWN_TOO_WIDE: dict[str, str] = {f"notebooks/{name}": _TEXT_TABLES for name in (
     "ch1_gaussian_equivalence", "ch2_reduction_to_glm", "ch3_free_entropy",
-    "ch4_bayes_optimal_generalisation", "ch5_posterior_sampling", "ch7_kernel_renormalisation",
-    "ch8_deep_linear", "ch9_deep_equilibrium")}
+    "ch4_bayes_optimal_generalisation", "ch5_posterior_sampling", "ch6_deep_free_entropy",
+    "ch7_kernel_renormalisation", "ch8_deep_linear", "ch9_deep_equilibrium")}
 
 pytestmark = [
     pytest.mark.browser,

@@ -14,7 +14,7 @@ from packaging.version import Version
 
 import deepgep
 from deepgep.cli import main
-from deepgep.version import DISTRIBUTION, UNKNOWN_VERSION, VERSION, source_tree_version
+from deepgep.version import DISTRIBUTION, UNKNOWN_VERSION, VERSION, source_state, source_tree_version
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf8"))["project"]["version"]
@@ -65,3 +65,22 @@ def test_a_source_tree_without_metadata_reads_its_pyproject(tmp_path):
                           timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "7.0.1\n"
+
+
+def test_source_state_is_dirty_for_code_not_for_the_recorded_tables(tmp_path):
+    """A changed file under results/ (a table's metadata stamped by a verification) leaves the
+    code clean; a changed source file makes it dirty."""
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    (tmp_path / "src").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "src" / "code.py").write_text("x = 1\n")
+    (tmp_path / "results" / "t.meta.json").write_text("{}\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+    commit, dirty = source_state(tmp_path / "src")
+    assert commit and len(commit) == 40 and dirty is False
+    (tmp_path / "results" / "t.meta.json").write_text('{"verifications": []}\n')
+    assert source_state(tmp_path / "src") == (commit, False)
+    (tmp_path / "src" / "code.py").write_text("x = 2\n")
+    assert source_state(tmp_path / "src") == (commit, True)

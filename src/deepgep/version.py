@@ -8,6 +8,7 @@ the ``pyproject.toml`` two folders above this file, and is ``0+unknown`` if ther
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tomllib
 from importlib import metadata
@@ -47,16 +48,22 @@ def _find_version() -> str:
 GIT_SECONDS = 10.0
 
 
-def source_state() -> tuple[str | None, bool]:
+#: The folder of the recorded tables at the top of the checkout (excluded from "dirty").
+RESULTS_FOLDER = "results"
+
+
+def source_state(where: str | os.PathLike | None = None) -> tuple[str | None, bool]:
     """``(commit, dirty)`` of the git checkout this deepgep is imported from: ``(None, False)``
-    for an installed wheel (no checkout) or without git; ``dirty`` if tracked files differ from
-    the commit. The one home of this question (the recorded tables' metadata and the cluster's
-    worker check both ask it)."""
-    where = str(Path(__file__).resolve().parent)
+    for an installed wheel (no checkout) or without git; ``dirty`` if tracked files outside the
+    recorded tables (``results/``: data, not code) differ from the commit, so that verifying one
+    table and stamping its metadata does not make the code of the next one "dirty". The one home
+    of this question (the recorded tables' metadata and the cluster's worker check both ask it)."""
+    where = str(where if where is not None else Path(__file__).resolve().parent)
     try:
         commit = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=GIT_SECONDS, check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+        status = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no", "--",
+                                 ":(top)", f":(top,exclude){RESULTS_FOLDER}"],
                                 capture_output=True, text=True, timeout=GIT_SECONDS, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return None, False

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from deepgep.support.fits import fit_constant
 from deepgep.support.stats import (
     covariance_estimate,
     excess_kurtosis,
+    inverse_variance_mean,
     ks_critical_value,
     ks_statistic,
     kurtosis_estimate,
@@ -85,3 +87,22 @@ def test_kolmogorov_mean_against_simulated_ks_statistics():
     values = [math.sqrt(n) * ks_statistic(rng.standard_normal(n), stats.norm.cdf) for _ in range(3000)]
     assert abs(np.mean(values) - kolmogorov_mean(n)) < 4 * np.std(values) / math.sqrt(len(values))
     assert 0.86 < KOLMOGOROV_MEAN < 0.87 and kolmogorov_mean(n) < KOLMOGOROV_MEAN
+
+
+def test_inverse_variance_mean_is_the_maximum_likelihood_constant():
+    """Equal errors give the plain mean and error s/sqrt(k); one estimate with a tenfold smaller
+    error dominates; the weighted mean is the least-squares constant of deepgep.support.fits
+    (before its chi-square inflation)."""
+    mean, se = inverse_variance_mean([1.0, 2.0, 3.0], [0.5, 0.5, 0.5])
+    assert mean == pytest.approx(2.0, abs=1e-15) and se == pytest.approx(0.5 / np.sqrt(3.0), rel=1e-15)
+    mean, se = inverse_variance_mean([0.0, 1.0], [0.1, 1.0])
+    assert mean == pytest.approx(1.0 / 101.0, rel=1e-14) and se == pytest.approx(101.0 ** -0.5, rel=1e-14)
+    rng = np.random.default_rng(4)
+    v, e = rng.normal(size=9), rng.uniform(0.1, 1.0, size=9)
+    fit = fit_constant(v, e)
+    m, s = inverse_variance_mean(v, e)
+    assert m == pytest.approx(fit.values["limit"], rel=1e-12)
+    assert s == pytest.approx(fit.errors["limit"] / fit.inflation, rel=1e-12)
+    for bad in (([], []), ([1.0], [0.0]), ([1.0, np.nan], [1.0, 1.0]), ([1.0], [1.0, 2.0])):
+        with pytest.raises(ValueError):
+            inverse_variance_mean(*bad)

@@ -10,8 +10,10 @@ imports this module from its folder on PYTHONPATH. Executions are counted with m
 
 from __future__ import annotations
 
+
 import collections
 import csv
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -342,6 +344,24 @@ def test_interrupted_serial_sweep_keeps_its_rows_and_resumes(tmp_path, at, store
     assert (summary.skipped, summary.added, summary.complete) == (stored, 8 - stored, True)
 
 
+
+@pytest.mark.parametrize("library_handler", [lambda *_: sys.exit(), signal.SIG_IGN], ids=["sys.exit", "ignored"])
+def test_ctrl_c_interrupts_a_sweep_whatever_handler_a_library_left(tmp_path, library_handler):
+    """dask-jobqueue replaces Ctrl-C's handler by sys.exit at import, a kernel may ignore it: a
+    sweep's task still stops on KeyboardInterrupt, keeps its rows, and the handler is put back."""
+    flag = tmp_path / "interrupt"
+    flag.touch()
+    sweep = make_sweep(tmp_path, constants={"marker_dir": str(tmp_path / "markers"),
+                                            "fail_flag": str(flag), "interrupt_at": [3]})
+    before = signal.signal(signal.SIGINT, library_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(sweep, tmp_path)
+        assert signal.getsignal(signal.SIGINT) is library_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert len(load_table(sweep, tmp_path / "results")) == 2
+
 def test_task_error_is_recorded_reported_and_retried(tmp_path):
     flag = tmp_path / "fail"
     flag.touch()
@@ -578,3 +598,24 @@ def test_a_verification_is_recorded_only_from_a_clean_checkout(tmp_path, monkeyp
     assert meta["verifications"] == [entry] and entry["tasks_checked"] == 2 and entry["mismatches"] == 0
     assert "abc123" in verify_module.clean_commits(meta)
     assert load_frame(sweep, tmp_path / "results").shape[0] == 8  # the table itself is untouched
+
+
+def test_a_verification_restamps_a_table_recorded_from_a_dirty_tree(tmp_path, monkeypatch):
+    """A dirty recording verified without mismatch by clean code: ``git`` pins the verifying
+    commit, ``recorded_git`` keeps the recording's state; a mismatching verification stamps nothing."""
+    from deepgep.support.sweeps import verify as verify_module
+
+    sweep, path, meta_path = _recorded(tmp_path)
+    meta = json.loads(meta_path.read_text())
+    meta["git"] = {"commit": "old456", "dirty": True}
+    meta_path.write_text(json.dumps(meta))
+    report = verify_table(sweep, sample=2, results_dir=tmp_path / "results")
+    monkeypatch.setattr(verify_module, "source_state", lambda: ("abc123", False))
+    verify_module.record_verification(sweep, dataclasses.replace(report, mismatches=("a task",)), tmp_path / "results")
+    meta = json.loads(meta_path.read_text())
+    assert meta["git"] == {"commit": "old456", "dirty": True} and "recorded_git" not in meta
+    verify_module.record_verification(sweep, report, tmp_path / "results")
+    meta = json.loads(meta_path.read_text())
+    assert meta["git"] == {"commit": "abc123", "dirty": False, "pinned_by": "verification"}
+    assert meta["recorded_git"] == {"commit": "old456", "dirty": True}
+    assert verify_module.clean_commits(meta) == ["abc123", "abc123"]  # the stamp and the entry

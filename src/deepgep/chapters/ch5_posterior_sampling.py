@@ -243,6 +243,13 @@ class OverlapDifference:
     difference: float = 0.0
 
 
+def _wrong_depths(experiment: PosteriorSampling, depth: int) -> dict[str, FiniteSizeGLM]:
+    """The GLMs of the neighbouring depths (the nearest wrong theories of a depth-``depth`` claim)."""
+    return {f"GLM of depth {other}": FiniteSizeGLM.of(GLMTheory.of(experiment.activation, experiment.gain, other,
+                                                                   experiment.noise))
+            for other in (depth - 1, depth + 1) if other >= 1}
+
+
 def claims(experiment: PosteriorSampling, tables: Mapping[str, pd.DataFrame]) -> list[Claim]:
     """Chapter 5's claims on the tables of ``experiment``'s sweeps, each with the wrong theories
     it must reject (:mod:`deepgep.support.claims`)."""
@@ -267,10 +274,7 @@ def claims(experiment: PosteriorSampling, tables: Mapping[str, pd.DataFrame]) ->
 
     out = []
     for depth in experiment.depths:
-        theory = FiniteSizeGLM.of(experiment.glms[depth])
-        wrong = {f"GLM of depth {other}": FiniteSizeGLM.of(GLMTheory.of(experiment.activation, experiment.gain,
-                                                                         other, experiment.noise))
-                 for other in (depth - 1, depth + 1) if other >= 1}
+        theory, wrong = FiniteSizeGLM.of(experiment.glms[depth]), _wrong_depths(experiment, depth)
         out.append(Claim(
             5, f"deep posterior error = GLM Bayes error on the same inputs (L = {depth})",
             f"At L = {depth}, the deep posterior's posterior-mean test error minus the equivalent GLM's exact "
@@ -280,10 +284,7 @@ def claims(experiment: PosteriorSampling, tables: Mapping[str, pd.DataFrame]) ->
             law("error", depth), theory, {**wrong, "constant offset (no decay with d0)": replace(theory, exponent=0.0)},
             resolves=("gamma0", "kappa", "exponent")))
     for depth in experiment.depths:
-        theory = FiniteSizeGLM.of(experiment.glms[depth])
-        wrong = {f"GLM of depth {other}": FiniteSizeGLM.of(GLMTheory.of(experiment.activation, experiment.gain,
-                                                                         other, experiment.noise))
-                 for other in (depth - 1, depth + 1) if other >= 1}
+        theory, wrong = FiniteSizeGLM.of(experiment.glms[depth]), _wrong_depths(experiment, depth)
         out.append(Claim(
             5, f"teacher-posterior overlap = GLM overlap on the same inputs (L = {depth})",
             f"At L = {depth}, the overlap <f> f* of the posterior mean with the teacher minus the equivalent "

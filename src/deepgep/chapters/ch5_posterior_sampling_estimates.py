@@ -36,6 +36,7 @@ import pandas as pd
 from scipy.stats import chi2, norm
 
 from deepgep.support.claims import CLAIM_LEVEL, CLAIM_Z, Test
+from deepgep.support.stats import inverse_variance_mean
 from deepgep.theory.glm import spectral_posterior_mse
 from deepgep.theory.layers import GLMTheory
 
@@ -216,8 +217,6 @@ def pooled_over_widths(points: pd.DataFrame, by: str = "alpha") -> pd.DataFrame:
     not ``by``): one row per value of ``by``, with ``se`` and ``z``."""
     rows = []
     for value, group in points.groupby(by, sort=True):
-        w = group["se"].to_numpy() ** -2.0
-        mean = float(np.sum(w * group["deviation"]) / np.sum(w))
-        se = float(1.0 / math.sqrt(np.sum(w)))
+        mean, se = inverse_variance_mean(group["deviation"], group["se"])
         rows.append({by: value, "deviation": mean, "se": se, "z": mean / se})
     return pd.DataFrame(rows)

@@ -26,6 +26,7 @@ from deepgep.chapters.ch6_deep_free_entropy_summaries import (information_fits, 
                                                               variance_fit, variance_frame)
 from deepgep.simulate.evidence_instances import glm_free_entropy
 from deepgep.support.claims import CLAIM_Z, Claim, Test, bonferroni_z, chi2_test, joint_max_z, scaled
+from deepgep.support.stats import inverse_variance_mean
 from deepgep.theory.layers import GLMTheory
 from deepgep.theory.state_evolution import gaussian_closed_form
 
@@ -191,11 +192,10 @@ def _ratio_claim(e: Any, depths: list[_Depth]) -> Claim:
             gamma0 = g.gamma0 * t.gamma0_scale
             means = _point_means(d.deep - d.glm(g.kappa * t.kappa_scale, gamma0, g.noise), d.groups, "r")
             fit, low = pooled_fit(means, "r"), means[means["d0"] == d.sizes[0]]
-            low_error = float(np.sum(low["r_se"] ** -2)) ** -0.5
+            low_mean, low_error = inverse_variance_mean(low["r"], low["r_se"])
             limits.append(fit.values["limit"])
             errors.append(float(np.hypot(fit.errors["limit"], t.persistent * low_error)))
-            refs.append(t.persistent * float(np.average(low["r"], weights=low["r_se"] ** -2))
-                        + (1.0 - t.offset_factor) * 0.5 * float(np.log1p(gamma0 / g.noise)))
+            refs.append(t.persistent * low_mean + (1.0 - t.offset_factor) * 0.5 * float(np.log1p(gamma0 / g.noise)))
             fits.append(f"L = {d.depth}: chi2/dof = {fit.chi2_per_dof:.2f}")
         return joint_max_z(limits, errors, refs, f"limits of r (limit + c_alpha/d0 over alpha; {'; '.join(fits)}): ")
 
@@ -228,8 +228,7 @@ def _nearer_claim(e: Any, depths: list[_Depth]) -> Claim:
                 if k == d.depth + t.shift and not t.linearised:
                     continue  # the theory's GLM is this member of the family
                 means = _point_means(mine - d.glm(other.kappa, other.gamma0, other.noise), d.groups, "s")
-                weights = means["s_se"].to_numpy() ** -2
-                mean, error = float(np.average(means["s"], weights=weights)), float(weights.sum() ** -0.5)
+                mean, error = inverse_variance_mean(means["s"], means["s_se"])
                 comparisons += 1
                 if -mean / error > worst:
                     worst, what = -mean / error, (f"L = {d.depth} against the GLM of depth {k}: mean (1/n) ln "

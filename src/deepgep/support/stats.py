@@ -20,6 +20,7 @@ __all__ = [
     "standard_error",
     "mean_and_error",
     "pooled_mean",
+    "inverse_variance_mean",
     "mean_estimate",
     "kurtosis_estimate",
     "scale_kurtosis_estimate",
@@ -58,6 +59,18 @@ def pooled_mean(values) -> tuple[float, float]:
     if v.size < 2 or not np.all(np.isfinite(v)):
         raise ValueError(f"need at least two finite values, got {v.size}")
     return float(v.mean()), standard_error(v)
+
+
+def inverse_variance_mean(values, errors) -> tuple[float, float]:
+    """The inverse-variance weighted mean of independent estimates ``values`` with standard
+    errors ``errors``, and its standard error ``(sum errors^-2)^(-1/2)`` (no inflation by the
+    scatter: :func:`deepgep.support.fits.fit_constant` inflates by chi-square)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    e = np.asarray(errors, dtype=np.float64).ravel()
+    if v.size == 0 or v.shape != e.shape or not (np.all(np.isfinite(v)) and np.all(e > 0) and np.all(np.isfinite(e))):
+        raise ValueError(f"need as many finite values as positive finite errors, got {v.size} and {e.size}")
+    w = e ** -2.0
+    return float(np.sum(w * v) / np.sum(w)), float(np.sum(w) ** -0.5)
 
 
 def mean_estimate(x) -> tuple[float, float]:

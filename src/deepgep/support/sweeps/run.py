@@ -168,10 +168,16 @@ def _check_arguments(sweep: Sweep, scheduler: str | None, n_workers: int | None)
     return check_workers(n_workers)
 
 
+#: The signals that stop a sweep (its session's end written, its stored rows kept).
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 class _Termination:
-    """In the main thread, SIGTERM raises KeyboardInterrupt while the sweep runs, so that a
-    terminated sweep writes the end of its session like an interrupted one; inside
-    :meth:`storing` (a task's rows being written and counted) it waits until they are."""
+    """In the main thread, SIGTERM and SIGINT (Ctrl-C) raise KeyboardInterrupt while the sweep
+    runs, so that a terminated sweep writes the end of its session like an interrupted one;
+    inside :meth:`storing` (a task's rows being written and counted) they wait until they are.
+    SIGINT is taken over too because a library may have replaced Python's handler (dask-jobqueue
+    installs ``sys.exit`` at import; a kernel may ignore Ctrl-C); both are put back after."""
 
     def __init__(self) -> None:
         self.storing_now, self.pending = False, None
@@ -187,11 +193,12 @@ class _Termination:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = signal.signal(signal.SIGTERM, self._handler)
+        previous = {signum: signal.signal(signum, self._handler) for signum in _STOP_SIGNALS}
         try:
             yield self
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     @contextlib.contextmanager
     def storing(self) -> Iterator[None]:

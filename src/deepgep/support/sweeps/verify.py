@@ -180,7 +180,12 @@ def verify_table(
 def record_verification(sweep: Sweep, report: VerificationReport, results_dir: str | os.PathLike = "results") -> dict:
     """Append ``report`` to the ``verifications`` of the table's metadata: the commit of the
     code that recomputed it (which must be clean: a verification by uncommitted code pins
-    nothing), the date, the tasks recomputed of all and the mismatches. Returns the entry."""
+    nothing), the date, the tasks recomputed of all and the mismatches. Returns the entry.
+
+    A table recorded from a dirty tree is re-stamped by a verification without mismatch: its
+    ``git`` becomes the verifying clean commit (with ``"pinned_by": "verification"``) and the
+    recording's own state is kept as ``recorded_git``, so the metadata pins code that reproduces
+    the table while still saying how it was recorded."""
     commit, dirty = source_state()
     if commit is None or dirty:
         raise SweepError("a verification is recorded only from a clean git checkout (commit the code first): "
@@ -190,7 +195,10 @@ def record_verification(sweep: Sweep, report: VerificationReport, results_dir: s
     entry = {"commit": commit, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "tasks_checked": len(report.checked), "tasks": report.tasks, "mismatches": len(report.mismatches),
              "catch_probability": round(report.catch_probability, 6)}
-    write_meta(meta_path, {**meta, "verifications": [*meta.get("verifications", []), entry]})
+    stamp = {}
+    if not report.mismatches and (meta.get("git") or {}).get("dirty"):
+        stamp = {"recorded_git": meta["git"], "git": {"commit": commit, "dirty": False, "pinned_by": "verification"}}
+    write_meta(meta_path, {**meta, **stamp, "verifications": [*meta.get("verifications", []), entry]})
     return entry
 
 
