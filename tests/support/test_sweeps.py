@@ -602,7 +602,7 @@ def test_a_verification_is_recorded_only_from_a_clean_checkout(tmp_path, monkeyp
 
 def test_a_verification_restamps_a_table_recorded_from_a_dirty_tree(tmp_path, monkeypatch):
     """A dirty recording verified without mismatch by clean code: ``git`` pins the verifying
-    commit, ``recorded_git`` keeps the recording's state; a mismatching verification stamps nothing."""
+    commit, ``recorded_from`` keeps the recording's state; a mismatching verification stamps nothing."""
     from deepgep.support.sweeps import verify as verify_module
 
     sweep, path, meta_path = _recorded(tmp_path)
@@ -613,9 +613,9 @@ def test_a_verification_restamps_a_table_recorded_from_a_dirty_tree(tmp_path, mo
     monkeypatch.setattr(verify_module, "source_state", lambda: ("abc123", False))
     verify_module.record_verification(sweep, dataclasses.replace(report, mismatches=("a task",)), tmp_path / "results")
     meta = json.loads(meta_path.read_text())
-    assert meta["git"] == {"commit": "old456", "dirty": True} and "recorded_git" not in meta
+    assert meta["git"] == {"commit": "old456", "dirty": True} and "recorded_from" not in meta
     verify_module.record_verification(sweep, report, tmp_path / "results")
     meta = json.loads(meta_path.read_text())
     assert meta["git"] == {"commit": "abc123", "dirty": False, "pinned_by": "verification"}
-    assert meta["recorded_git"] == {"commit": "old456", "dirty": True}
+    assert meta["recorded_from"] == {"commit": "old456", "uncommitted_changes": True}
     assert verify_module.clean_commits(meta) == ["abc123", "abc123"]  # the stamp and the entry

@@ -184,8 +184,8 @@ def record_verification(sweep: Sweep, report: VerificationReport, results_dir: s
 
     A table recorded from a dirty tree is re-stamped by a verification without mismatch: its
     ``git`` becomes the verifying clean commit (with ``"pinned_by": "verification"``) and the
-    recording's own state is kept as ``recorded_git``, so the metadata pins code that reproduces
-    the table while still saying how it was recorded."""
+    recording's own state is kept as ``recorded_from`` (``{"commit", "uncommitted_changes"}``),
+    so the metadata pins code that reproduces the table while still saying how it was recorded."""
     commit, dirty = source_state()
     if commit is None or dirty:
         raise SweepError("a verification is recorded only from a clean git checkout (commit the code first): "
@@ -197,7 +197,8 @@ def record_verification(sweep: Sweep, report: VerificationReport, results_dir: s
              "catch_probability": round(report.catch_probability, 6)}
     stamp = {}
     if not report.mismatches and (meta.get("git") or {}).get("dirty"):
-        stamp = {"recorded_git": meta["git"], "git": {"commit": commit, "dirty": False, "pinned_by": "verification"}}
+        recorded = {"commit": meta["git"].get("commit"), "uncommitted_changes": True}
+        stamp = {"recorded_from": recorded, "git": {"commit": commit, "dirty": False, "pinned_by": "verification"}}
     write_meta(meta_path, {**meta, **stamp, "verifications": [*meta.get("verifications", []), entry]})
     return entry
 
