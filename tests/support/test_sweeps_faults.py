@@ -97,11 +97,23 @@ def test_any_base_exception_of_a_task_is_an_error_outcome(fault, error):
 
 
 def test_the_drivers_interrupt_is_not_a_task_error():
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         execute(faulty, {"fault": "signal"}, 0, ())
     with pytest.raises(KeyboardInterrupt):  # even when the task swallowed it
         execute(faulty, {"fault": "swallowed_signal"}, 0, ())
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert signal.getsignal(signal.SIGINT) is before  # handlers restored
+
+
+@pytest.mark.parametrize("library_handler", [lambda *_: sys.exit(), signal.SIG_IGN], ids=["sys.exit", "ignored"])
+def test_the_drivers_interrupt_is_not_a_task_error_whatever_handler_a_library_left(library_handler):
+    before = signal.signal(signal.SIGINT, library_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            execute(faulty, {"fault": "signal"}, 0, ())
+        assert signal.getsignal(signal.SIGINT) is library_handler  # put back
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_a_list_of_records_and_its_checks():
@@ -174,6 +186,21 @@ def test_an_interrupted_isolated_task_stops_its_process():
         os.kill(pid, 0)  # the child is gone with the task
     assert process.run(faulty, {"fault": ""}, 0, ())["error"] == ""  # a new one next time
     process.close()
+
+
+def test_an_isolated_task_is_interrupted_by_ctrl_c_whatever_handler_a_library_left():
+    process = TaskProcess()
+    assert process.run(faulty, {"fault": ""}, 0, ())["error"] == ""  # the child started
+    before = signal.signal(signal.SIGINT, lambda *_: sys.exit())  # what dask-jobqueue installs
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            process.run(faulty, {"fault": "sleep"}, 0, ())
+        assert process.pid is None
+    finally:
+        signal.signal(signal.SIGINT, before)
+        process.close()
 
 
 # ---- on Dask --------------------------------------------------------------------------------

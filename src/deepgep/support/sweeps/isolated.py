@@ -46,7 +46,7 @@ from typing import Any
 import cloudpickle
 
 from deepgep.support.sweeps.spec import SweepError
-from deepgep.support.sweeps.tasks import check_timeout, error_text, execute, timeout_text
+from deepgep.support.sweeps.tasks import check_timeout, ctrl_c_interrupts, error_text, execute, timeout_text
 
 __all__ = ["START_SECONDS", "TaskProcessError", "TaskProcess", "grace_seconds", "execute_isolated", "serve"]
 
@@ -171,7 +171,8 @@ class TaskProcess:
             self._start()
         started = time.perf_counter()
         try:
-            return self._exchange(payload, timeout, started)
+            with ctrl_c_interrupts():
+                return self._exchange(payload, timeout, started)
         except BaseException:  # interrupted while the task runs: stop the child with the driver
             self.close()
             raise

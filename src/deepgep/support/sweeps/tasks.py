@@ -47,7 +47,7 @@ from threadpoolctl import threadpool_limits
 from deepgep.support.sweeps.spec import SweepError, check_column_name, check_scalar
 
 __all__ = ["BLAS_THREADS", "ERROR_CHARS", "error_text", "failed", "check_timeout", "timeout_text", "execute",
-           "task_rng"]
+           "ctrl_c_interrupts", "task_rng"]
 
 #: Threads of the BLAS (and of other thread pools) inside one task.
 BLAS_THREADS = 1
@@ -169,28 +169,48 @@ class _Limit:
 
 
 @contextlib.contextmanager
+def ctrl_c_interrupts() -> Iterator[None]:
+    """In the main thread, Ctrl-C (SIGINT) raises Python's ``KeyboardInterrupt`` during the
+    block, whatever handler a library left in place (dask-jobqueue installs ``sys.exit`` when
+    imported, which Dask's cluster discovery may do; a kernel may ignore it); put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def _signals_seen() -> Iterator[list[int]]:
     """In the main thread, note every SIGINT and SIGTERM delivered during the block (their
-    handlers still run); the list of signal numbers is yielded."""
+    handlers still run); the list of signal numbers is yielded. Ctrl-C (SIGINT) during a task is
+    always Python's ``KeyboardInterrupt`` (:func:`signal.default_int_handler`), whatever handler
+    a library left in place (:func:`ctrl_c_interrupts`): the driver's interrupt is never
+    mistaken for the task's exit. Between tasks, :func:`deepgep.support.sweeps.run.run_sweep`
+    takes SIGINT over the same way."""
     seen: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield seen
         return
     previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        handler = signal.getsignal(signum)
-        if callable(handler):  # SIG_DFL / SIG_IGN: the OS ends the process, or nothing happens
+    with ctrl_c_interrupts():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if callable(handler):  # SIG_DFL / SIG_IGN: the OS ends the process, or nothing happens
 
-            def noted(number: int, frame: Any, handler: Callable = handler) -> None:
-                seen.append(number)
-                handler(number, frame)
+                def noted(number: int, frame: Any, handler: Callable = handler) -> None:
+                    seen.append(number)
+                    handler(number, frame)
 
-            previous[signum] = signal.signal(signum, noted)
-    try:
-        yield seen
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+                previous[signum] = signal.signal(signum, noted)
+        try:
+            yield seen
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def execute(func: Callable, params: dict[str, Any], seed: int, forbidden: Sequence[str],
