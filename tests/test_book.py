@@ -149,6 +149,41 @@ def test_notebook_figures_survive_a_non_interactive_backend(nb):
         )
 
 
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_is_numbered_with_a_caption_of_its_own(nb):
+    """A cell that draws a figure carries MyST-NB's ``mystnb.figure`` metadata (a caption and a
+    name: Sphinx numbers it, "Fig. 4.2"), and draws nothing else: the metadata wraps every
+    displayed output of the cell, so a table shown in the same cell would become a second figure
+    with the same caption."""
+    names = []
+    for i, c in enumerate(_cells(nb)):
+        if c["cell_type"] != "code":
+            continue
+        shown = [o for o in c.get("outputs", []) if o.get("output_type") in ("display_data", "execute_result")]
+        images = [o for o in shown if "image/png" in o.get("data", {})]
+        figure = c["metadata"].get("mystnb", {}).get("figure", {})
+        if images:
+            assert figure.get("caption", "").strip() and figure.get("name", "").startswith("fig-"), (
+                f"{nb.name} cell {i} draws a figure without mystnb.figure caption and name")
+            assert len(shown) == 1, f"{nb.name} cell {i}: a figure cell shows {len(shown)} outputs; split the cell"
+            names.append(figure["name"])
+        else:
+            assert not figure, f"{nb.name} cell {i} has a figure caption but draws no figure"
+    assert len(names) == len(set(names)), f"{nb.name}: figure names repeat: {names}"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_imports_and_assertions_are_folded(nb):
+    """The reader sees the narration, the tables and the figures; the code that imports and the
+    code that asserts is folded (tag ``hide-input``: still executed, still compared by nbval)."""
+    for i, c in enumerate(_cells(nb)):
+        src = _source(c)
+        if c["cell_type"] != "code" or "parameters" in c["metadata"].get("tags", []):
+            continue
+        if re.search(r"^\s*assert ", src, re.MULTILINE) or re.search(r"^(import|from) \S+", src, re.MULTILINE):
+            assert "hide-input" in c["metadata"].get("tags", []), f"{nb.name} cell {i}: fold it (tag hide-input)"
+
+
 @pytest.mark.parametrize("page", NOTEBOOKS + BOOK_MD, ids=lambda p: p.name)
 def test_headings_start_with_one_title_and_never_skip_a_level(page):
     levels = _headings(_markdown_of(page))

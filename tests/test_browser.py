@@ -59,15 +59,11 @@ SOURCES = ["_toc.yml", "_config.yml", "notebooks/*.ipynb", "book/*.md", "book/*.
            "book/_ext/*.py", "book/_templates/**/*", "src/deepgep/**/*.py"]
 #: The width of the browser window, in CSS pixels: every page must fit it.
 WINDOW_WIDTH = 1400
-#: Pages too wide for :data:`WINDOW_WIDTH` today, with the reason (measured by
-#: test_page_fits_the_window on the stored outputs of 7 December 2026); each is a strict
-#: expected failure, so a fix is noticed: the day a chapter's page fits, its entry must go.
-_TEXT_TABLES = ("its printed text tables (the parameters header, the chapter's tables, the claims "
-                "summary) are up to 2600 px wide in the 784 px column; to be shown as HTML tables")
-KNOWN_TOO_WIDE: dict[str, str] = {f"notebooks/{name}": _TEXT_TABLES for name in (
-    "ch1_gaussian_equivalence", "ch2_reduction_to_glm", "ch3_free_entropy",
-    "ch4_bayes_optimal_generalisation", "ch5_posterior_sampling", "ch6_deep_free_entropy",
-    "ch7_kernel_renormalisation", "ch8_deep_linear", "ch9_deep_equilibrium")}
+#: Pages too wide for :data:`WINDOW_WIDTH` today, with the reason; each is a strict expected
+#: failure, so a fix is noticed: the day a page fits, its entry must go. None since the chapters'
+#: tables became HTML tables (deepgep.support.report.Table) and printed lines wrap
+#: (book/_static/outputs.css): every page fits.
+KNOWN_TOO_WIDE: dict[str, str] = {}
 
 pytestmark = [
     pytest.mark.browser,

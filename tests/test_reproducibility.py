@@ -72,6 +72,16 @@ def test_stored_outputs_contain_nothing_volatile(nb):
                        f"{found[:5]}; pass progress=False, do not print timings or reprs")
 
 
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_hold_no_error(nb):
+    """An exception a display hook swallowed (a table's text copy failing, say) leaves an error
+    output while the notebook runs on: nbval would compare it with itself and pass."""
+    cells = json.loads(nb.read_text(encoding="utf8"))["cells"]
+    errors = [(i, out.get("ename"), out.get("evalue")) for i, cell in enumerate(cells)
+              for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    assert not errors, f"{nb.name} stores error outputs (cell, exception, message): {errors}"
+
+
 def _sanitize_rules() -> dict[str, re.Pattern]:
     parser = configparser.ConfigParser()
     parser.read(SANITIZE, encoding="utf8")

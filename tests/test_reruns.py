@@ -35,9 +35,11 @@ pytestmark = pytest.mark.rerun
 
 
 def printed(nb: Path) -> str:
+    """The text the notebook printed, and the text copy of what it displayed (its tables)."""
     cells = json.loads(nb.read_text(encoding="utf8"))["cells"]
-    return "\n".join("".join(out.get("text", "")) for c in cells if c["cell_type"] == "code"
-                     for out in c.get("outputs", []) if out.get("output_type") == "stream")
+    return "\n".join("".join(out.get("text", "")) if out.get("output_type") == "stream"
+                     else "".join(out.get("data", {}).get("text/plain", ""))
+                     for c in cells if c["cell_type"] == "code" for out in c.get("outputs", []))
 
 
 def shown(nb: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from deepgep.support.claims import resolution_text
@@ -42,6 +43,14 @@ def test_the_style_fills_the_page_and_wraps_everything_but_numbers():
     cells = rules[f" table.{TABLE_CLASS} th, table.{TABLE_CLASS} td "]
     assert "overflow-wrap: anywhere" in cells and "white-space: normal" in cells
     assert "white-space: nowrap" in rules[f" table.{TABLE_CLASS} .num "]
+    assert "white-space: normal" in rules[f" table.{TABLE_CLASS} th.num "]  # a long title wraps
+
+
+def test_a_table_of_a_dataframe_is_the_table_of_its_columns():
+    frame = pd.DataFrame({"d0": [8, 16], "mean": [0.5, 0.25]})
+    table = Table(frame, digits=2)
+    assert repr(table) == format_table({"d0": [8, 16], "mean": [0.5, 0.25]}, digits=2)
+    assert table._repr_html_() == html_table({"d0": [8, 16], "mean": [0.5, 0.25]}, 2)
 
 
 def test_a_table_is_html_in_the_book_and_format_table_text_for_nbval():

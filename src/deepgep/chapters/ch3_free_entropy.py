@@ -297,8 +297,12 @@ def claims(experiment: FreeEntropy, tables: Mapping[str, pd.DataFrame]) -> list[
         return z_test(slope.values["exponent"], slope.errors["exponent"], t.exponent, CLAIM_Z,
                       "weighted log-log slope of Var(log Z / n) ")
 
-    wrong = {"gamma0 -> gamma0/2": scaled(glm, gamma0=0.5), "kappa -> 0.8 kappa": scaled(glm, kappa=0.8),
-             f"GLM of depth {e.depth + 1}": GLMTheory.of(e.activation, e.gain, e.depth + 1, e.noise)}
+    # the nearest competitors (10 % changes, the GLMs of the neighbouring depths) and one large
+    # change as a sanity check
+    wrong = {"gamma0 -> 1.1 gamma0": scaled(glm, gamma0=1.1), "kappa -> 0.9 kappa": scaled(glm, kappa=0.9),
+             **{f"GLM of depth {d}": GLMTheory.of(e.activation, e.gain, d, e.noise)
+                for d in (e.depth - 1, e.depth + 1) if d >= 1},
+             "gamma0 -> gamma0/2 (sanity)": scaled(glm, gamma0=0.5)}
     return [
         Claim(3, "replica formula = limit of the exact mutual information",
               f"For the linear GLM at alpha = {e.alpha:g}, the exact finite-size mutual information, "

@@ -259,10 +259,13 @@ class OutputTheory:
     (``exact`` eq-deep-linear-exact, ``limit`` eq-deep-linear-limit, ``gauss`` the NNGP's; for
     the kurtosis also ``first_order``, the limit with its 1/N correction; for the kernel
     ``typical``, the variance ``e^(E ln s)`` of a typical network; for the covariance of
-    ``|f|`` ``nngp``, independent outputs) at the depth ``depth_factor * L``."""
+    ``|f|`` ``nngp``, independent outputs) at the depth ``depth_factor * L``, with the output
+    scaled to the variance ``variance_factor`` (the NNGP kernel's scale, ``sigma_w^2 = 1`` per
+    layer in eq-deep-linear-exact: a law of ``sqrt(variance_factor) f``)."""
 
     law: str = "exact"
     depth_factor: float = 1.0
+    variance_factor: float = 1.0
 
 
 def _kurtosis_theory(theory: OutputTheory, width: int, depth: int) -> float:
@@ -272,8 +275,9 @@ def _kurtosis_theory(theory: OutputTheory, width: int, depth: int) -> float:
     factor (continuously: the formulas hold for real ``L``)."""
     depth = theory.depth_factor * depth
     lam = depth / width
-    return {"exact": 3.0 * (1.0 + 2.0 / width) ** depth, "limit": limit_kurtosis(lam),
+    kurt = {"exact": 3.0 * (1.0 + 2.0 / width) ** depth, "limit": limit_kurtosis(lam),
             "first_order": limit_kurtosis(lam) * (1.0 - 2.0 * lam / width), "gauss": 3.0}[theory.law]
+    return theory.variance_factor**2 * kurt
 
 
 def _law_claims(experiment: DeepLinear, outputs: pd.DataFrame) -> list[Claim]:
@@ -281,8 +285,9 @@ def _law_claims(experiment: DeepLinear, outputs: pd.DataFrame) -> list[Claim]:
     counts = {lam: pooled_histogram(outputs, width, lam, edges)["counts"] for lam in ratios}
 
     def law_test(t: OutputTheory) -> Test:
+        scaled_edges = edges / math.sqrt(t.variance_factor)  # P(sqrt(v) f in a bin) = P(f in the bin / sqrt(v))
         zs = [pearson_z(counts[lam], _bin_probabilities(t.law, width, round(t.depth_factor * depth_of(width, lam)),
-                                                        edges))[1] for lam in ratios]
+                                                        scaled_edges))[1] for lam in ratios]
         k = int(np.argmax(zs))
         return Test(zs[k], CLAIM_Z, f"largest z = (X^2 - {edges.size}) / sd over lambda: {zs[k]:.2f} at "
                                     f"lambda = {ratios[k]:g} ({edges.size + 1} bins, {int(counts[ratios[k]].sum())} "
@@ -301,7 +306,8 @@ def _law_claims(experiment: DeepLinear, outputs: pd.DataFrame) -> list[Claim]:
               "exact null standard deviation.",
               law_test, exact, {"NNGP Gaussian (fixed depth)": replace(exact, law="gauss"),
                                 "proportional limit (no finite-N correction)": replace(exact, law="limit"),
-                                "depth L -> 0.8 L": replace(exact, depth_factor=0.8)}),
+                                "depth L -> 0.8 L": replace(exact, depth_factor=0.8)},
+              resolves=("depth_factor", "variance_factor")),
         Claim(8, "output law = exact scale mixture (KS over batches)",
               f"The mean over batches of the Kolmogorov-Smirnov statistic sqrt(n) D of one output against the exact "
               f"law equals the Kolmogorov law's mean at every lambda (|z| <= {CLAIM_Z}, s.e. over batches).",
@@ -331,7 +337,8 @@ def _moment_claims(experiment: DeepLinear, outputs: pd.DataFrame, kurt: pd.DataF
         est, ses, refs = [], [], []
         for lam in second:
             batches, depth = _select(outputs, width, lam), depth_of(width, lam)
-            variance = 1.0 if t.law == "exact" else math.exp(log_scale_mean_variance(width, depth)[0])
+            variance = t.variance_factor * (1.0 if t.law == "exact" else
+                                            math.exp(log_scale_mean_variance(width, depth)[0]))
             for name, ref in (("fa2", variance), ("fb2", variance), ("fafb", 0.0)):
                 m, se = _batch_mean(batches, name)
                 est.append(m), ses.append(se), refs.append(ref)
@@ -342,7 +349,8 @@ def _moment_claims(experiment: DeepLinear, outputs: pd.DataFrame, kurt: pd.DataF
         est, ses, refs = [], [], []
         for lam in second:
             m, se = _batch_mean(_select(outputs, width, lam), "cov_abs")
-            ref = two_input_moments(x_a, x_b, width, depth_of(width, lam))["cov_abs_f"] if t.law == "exact" else 0.0
+            ref = t.variance_factor * (two_input_moments(x_a, x_b, width, depth_of(width, lam))["cov_abs_f"]
+                                       if t.law == "exact" else 0.0)  # |f_a||f_b| scales with the variance
             est.append(m), ses.append(se), refs.append(ref)
         return max_abs_z(est, ses, refs, CLAIM_Z, f"Cov(|f_a|, |f_b|) at lambda in {second}: ")
 
@@ -355,15 +363,17 @@ def _moment_claims(experiment: DeepLinear, outputs: pd.DataFrame, kurt: pd.DataF
               kurtosis_test, exact,
               {"proportional limit 3 e^(2 lambda)": replace(exact, law="limit"),
                "first order 3 e^(2 lambda) (1 - 2 lambda / N)": replace(exact, law="first_order"),
-               "NNGP Gaussian: 3": replace(exact, law="gauss")}, resolves=("depth_factor",)),
+               "NNGP Gaussian: 3": replace(exact, law="gauss")}, resolves=("depth_factor", "variance_factor")),
         Claim(8, "the kernel is the NNGP's",
               f"E f_a^2 = E f_b^2 = 1 and E f_a f_b = 0 for orthogonal inputs at every lambda whose standard "
               f"error is reliable (|z| <= {CLAIM_Z}): the variance is not the typical network's e^(E ln s).",
-              kernel_test, exact, {"variance = typical scale e^(E ln s)": replace(exact, law="typical")}),
+              kernel_test, exact, {"variance = typical scale e^(E ln s)": replace(exact, law="typical")},
+              resolves=("variance_factor",)),
         Claim(8, "uncorrelated but dependent outputs",
               f"Cov(|f_a|, |f_b|) of orthogonal inputs equals (2/pi)(1 - (E sqrt s)^2) (eq-deep-linear-covariance) "
               f"at every lambda whose standard error is reliable (|z| <= {CLAIM_Z}), not the zero of the NNGP.",
-              dependence_test, exact, {"independent outputs (NNGP): 0": replace(exact, law="nngp")}),
+              dependence_test, exact, {"independent outputs (NNGP): 0": replace(exact, law="nngp")},
+              resolves=("variance_factor",)),
     ]
 
 

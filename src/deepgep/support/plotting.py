@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.offsetbox import AnchoredText
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, NullFormatter, ScalarFormatter
 
 from deepgep.support.stats import mean_and_error
@@ -18,8 +20,39 @@ __all__ = [
     "loglog_with_errors", "reference_slope", "layer_width_figure", "spectra_figure",
     "sample_size_figure", "generalisation_figure", "escape_figure", "depth_figure", "STYLE",
     "finite_size_figure", "panels_figure", "series", "series_colours", "posterior_figure",
-    "nishimori_figure",
+    "nishimori_figure", "legible", "COLUMN_PX", "MIN_TEXT_PX",
 ]
+
+#: The width of the book's text column, in CSS pixels, in a 1400 px browser window (the window
+#: the browser test measures every page in): a wider figure is shown shrunk to it.
+COLUMN_PX = 784
+#: The smallest size of a figure's text as shown on the page, in CSS pixels, after that shrinking
+#: (the body text is 16 px; 11 px is the size of the page's own small print).
+MIN_TEXT_PX = 11.0
+
+
+def legible(fig: Figure) -> Figure:
+    """Enlarge every text of ``fig`` (titles, labels, tick labels, legends, notes) smaller than
+    :data:`MIN_TEXT_PX` as the page shows it: a figure wider than :data:`COLUMN_PX` at its
+    ``dpi`` is shrunk to the column, so its text must be drawn larger by the same factor."""
+    shrink = min(1.0, COLUMN_PX / (fig.get_figwidth() * fig.dpi))
+    smallest = MIN_TEXT_PX / shrink * 72.0 / fig.dpi  # in points
+    for text in fig.findobj(Text):
+        if text.get_fontsize() < smallest:
+            text.set_fontsize(smallest)
+    for axis in ("x", "y"):
+        drawn = FontProperties(size=plt.rcParams[f"{axis}tick.labelsize"]).get_size_in_points()
+        if drawn < smallest:
+            for ax in fig.axes:
+                ax.tick_params(axis=axis, which="both", labelsize=smallest)
+    return fig
+
+
+def _finish(fig: Figure) -> Figure:
+    """The last step of a figure laid out by ``tight_layout``: legible text, then the layout."""
+    legible(fig)
+    fig.tight_layout()
+    return fig
 
 
 def loglog_with_errors(
@@ -89,8 +122,7 @@ def generalisation_figure(theory: dict[str, dict], simulation: dict[str, dict],
         ax.set_ylabel("test MSE" if task == "regression" else "test classification error")
         ax.set_title(task)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 def finite_size_figure(panels: Sequence[dict], ncols: int = 2) -> Figure:
@@ -99,9 +131,11 @@ def finite_size_figure(panels: Sequence[dict], ncols: int = 2) -> Figure:
     entry of ``panels`` (``ncols`` per row): ``title`` and ``series``, each series a record of
     per-width deviations (``d0``, ``mean``, ``se``) with their fit ``limit + slope / d0``
     (:func:`deepgep.support.fits.fit_inverse`), a ``label``, a ``method`` (its style) and
-    optionally a ``style`` override."""
+    optionally a ``style`` override. The labels every panel shares make one legend below the
+    panels, each label once."""
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 3.6 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 3.6 * nrows + 0.5), squeeze=False,
+                             layout="constrained")
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
     for ax, panel in zip(axes.ravel(), panels):
@@ -119,9 +153,8 @@ def finite_size_figure(panels: Sequence[dict], ncols: int = 2) -> Figure:
         ax.set_xlabel("input width $d_0$ (all widths equal)")
         ax.set_ylabel(panel.get("ylabel", "simulation $-$ theory"))
         ax.set_title(panel["title"], fontsize=10)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    _shared_legend(fig, axes, columns=3)
+    return legible(fig)
 
 
 def escape_figure(scan: dict[str, np.ndarray]) -> Figure:
@@ -144,8 +177,7 @@ def escape_figure(scan: dict[str, np.ndarray]) -> Figure:
     axes[1].set_xticks(scan["ratio"])
     axes[0].set_ylabel("test MSE")
     axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 def depth_figure(rows: dict[str, np.ndarray], threshold: float) -> Figure:
@@ -159,13 +191,14 @@ def depth_figure(rows: dict[str, np.ndarray], threshold: float) -> Figure:
             ax.plot(rows["depth"][sel], rows["signal_fraction"][sel], marker="o", ms=3, label=f"gain {g:g}")
         ax.axhline(threshold, color="k", lw=0.8, ls=":", label=f"threshold {threshold:g}")
         ax.set_yscale("log")
-        ax.set_ylim(top=1.5)  # the bottom follows the data: no curve is clipped
         ax.set_title(act)
         ax.set_xlabel("depth $L$")
+    # one range for the shared axis, from every panel's smallest value: no curve is clipped
+    fractions = np.asarray(rows["signal_fraction"], dtype=float)
+    axes[0][0].set_ylim(0.5 * min(fractions[fractions > 0].min(initial=threshold), threshold), 1.5)
     axes[0][0].set_ylabel(r"$\eta_0^2/(\eta_0^2+\gamma_0)$")
     axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 # ---- panels described as data (Chapters 1-3 and 6-8) ---------------------------------------------
@@ -264,13 +297,18 @@ def panels_figure(panels: Sequence[dict], ncols: int | None = None, size: tuple[
         if legend == "each" and p.get("legend", True) and ax.get_legend_handles_labels()[1]:
             ax.legend(fontsize=7, loc=p.get("legend_loc", "best"))
     if legend == "shared":
-        seen: dict = {}
-        for ax in axes.ravel():
-            for h, lab in zip(*ax.get_legend_handles_labels()):
-                seen.setdefault(lab, h)
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center", fontsize=8,
-                   ncol=min(len(seen), legend_columns), frameon=False)
-    return fig
+        _shared_legend(fig, axes, legend_columns)
+    return legible(fig)
+
+
+def _shared_legend(fig: Figure, axes: np.ndarray, columns: int) -> None:
+    """One legend below the panels of a constrained-layout figure, each label once."""
+    seen: dict = {}
+    for ax in axes.ravel():
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    fig.legend(list(seen.values()), list(seen), loc="outside lower center", fontsize=8,
+               ncol=min(len(seen), columns), frameon=False)
 
 
 # ---- Chapter 1 --------------------------------------------------------------------------------
@@ -367,12 +405,11 @@ def posterior_figure(summary: pd.DataFrame | Mapping[str, np.ndarray], fits: dic
         ax.axhline(0.0, **STYLE["plateau"])
         ax.set_xlabel("input width $d_0$ (all widths equal)")
     axes[0].set_ylabel(r"$E_{\mathrm{posterior}} - E_{\mathrm{GLM}}$")
-    axes[0].set_title("posterior-mean error minus the GLM's Bayes error", fontsize=10)
+    axes[0].set_title("posterior-mean error minus the GLM's exact error, same inputs", fontsize=10)
     axes[1].set_ylabel(r"$E_{\mathrm{ridge}} - E_{\mathrm{posterior}}$ (same instances)")
     axes[1].set_title("paired gap, with its fit $g + c/d_0$", fontsize=10)
     axes[1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 def nishimori_figure(overlap_samples: np.ndarray, overlap_teacher: np.ndarray, depth: np.ndarray,
@@ -389,5 +426,4 @@ def nishimori_figure(overlap_samples: np.ndarray, overlap_teacher: np.ndarray, d
     ax.set(xlabel=r"sample-sample overlap $\bar f_1 \bar f_2$", ylabel=r"teacher-sample overlap $\langle f\rangle f^\star$",
            title="Nishimori identity, one point per instance")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig)

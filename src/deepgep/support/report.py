@@ -58,7 +58,8 @@ def _fmt(x: object, digits: int) -> str:
 #: The class of the book's HTML tables; :data:`TABLE_CSS` styles only tables of this class.
 TABLE_CLASS = "deepgep-table"
 #: The style of the HTML tables: the full width of the page, text wrapped where it must be (long
-#: words too), numbers right-aligned and never broken.
+#: words too), numbers right-aligned and never broken (a numeric column's title may wrap, so that a
+#: long title does not widen its column of short numbers).
 TABLE_CSS = (f"table.{TABLE_CLASS} {{width: 100%; border-collapse: collapse; font-size: 0.85em; "
              "line-height: 1.35; margin: 0.5em 0;} "
              f"table.{TABLE_CLASS} caption {{caption-side: top; text-align: left; font-weight: 600; "
@@ -68,7 +69,8 @@ TABLE_CSS = (f"table.{TABLE_CLASS} {{width: 100%; border-collapse: collapse; fon
              "white-space: normal;} "
              f"table.{TABLE_CLASS} th {{border-bottom: 2px solid #888;}} "
              f"table.{TABLE_CLASS} .num {{text-align: right; white-space: nowrap; "
-             "font-variant-numeric: tabular-nums;}")
+             "font-variant-numeric: tabular-nums;} "
+             f"table.{TABLE_CLASS} th.num {{white-space: normal;}}")
 
 #: The attribute of a numeric cell (right-aligned, never wrapped).
 NUM = ' class="num"'
@@ -151,6 +153,8 @@ class Table:
     title_column: str | None = None
 
     def __post_init__(self) -> None:
+        # any mapping of columns (a pandas DataFrame too) as a plain dict of its columns
+        object.__setattr__(self, "columns", {k: self.columns[k] for k in self.columns})
         self._repr_html_()  # checks the shape
 
     def text(self) -> str:
