@@ -15,8 +15,9 @@ import pytest
 from scipy import stats
 
 from deepgep.chapters import experiment_class
-from deepgep.chapters.ch6_deep_free_entropy import DeepFreeEntropy, claims
-from deepgep.chapters.ch6_deep_free_entropy_claims import AssignmentTheory, BiasTheory, InformationScales, RatioTheory
+from deepgep.chapters.ch6_deep_free_entropy import CONFIRMATION_FIRST_SEED, DeepFreeEntropy, claims
+from deepgep.chapters.ch6_deep_free_entropy_claims import (AssignmentTheory, BiasTheory, FormFinding, InformationScales,
+                                                           RatioTheory)
 from deepgep.chapters.ch6_deep_free_entropy_summaries import (bias_bound, cpu_hours, depth0_summary, glm_separation,
                                                               instance_table, llr_fits, particles_summary,
                                                               point_summary, regenerate, t_scores, ti_summary,
@@ -32,7 +33,7 @@ from deepgep.theory.state_evolution import gaussian_closed_form
 #: The keys of the book's tables (results/ch6/<name>-<key>.csv): a change of any parameter, task
 #: or constant of a sweep changes its key, and the recorded table is no longer the book's.
 PAPER_KEYS = {"depth0": "87d55f832ad6", "ti": "fd3c43f62da6", "particles": "496171be642e", "narrow": "2b9a612874b5",
-              "evidence": "9da55a385888", "evidence_large": "a76963985dc3"}
+              "evidence": "9da55a385888", "evidence_large": "45714bccaac8", "evidence_confirmation": "def90e7f3313"}
 
 
 def test_the_registry_finds_the_experiment_and_the_presets_are_valid():
@@ -181,12 +182,14 @@ def test_the_claims_on_the_small_experiment(small_tables):
     assert len(found) >= 3 and all(c.chapter == 6 and c.perturbations for c in found)
     verdicts = [evaluate(c) for c in found]
     names = [v["name"] for v in verdicts]
-    assert "SMC = thermodynamic integration" in names and "deep free entropy = GLM free entropy" in names
-    assert all(v["statistic"] is None or v["statistic"] >= 0 for v in verdicts if "nearer" not in v["name"])
-    assert len(found) == 7  # three validations, the ratio, nearer, information, Theorem 2
+    assert "SMC = thermodynamic integration" in names and "finding: at the largest width the free entropies still differ" in names
+    assert all(v["statistic"] is None or v["statistic"] >= 0 for v in verdicts
+               if "nearer" not in v["name"] and not v["name"].startswith("finding"))
+    assert len(found) == 8  # three validations, the extrapolation's finding, the ratio, nearer, information, Theorem 2
     assert names.count("Theorem 2: Var(ln Z / n) = a/n + b/d_m") == 1
-    ratio = next(c for c in found if c.name.startswith("deep free entropy"))
-    assert isinstance(ratio.theory, RatioTheory) and ratio.resolves == ("gamma0_scale", "kappa_scale")
+    ratio = next(c for c in found if c.name.startswith("finding: at the largest width"))
+    assert isinstance(ratio.theory, RatioTheory) and not ratio.theory.vanishing
+    assert ratio.test(ratio.theory).statistic == -ratio.test(RatioTheory()).statistic
     # the claim recomputes r from the regenerated data: on them it is the recorded log_ratio
     rows = instance_table(small_tables)
     (X, y), = regenerate(e, rows.iloc[:1])
@@ -196,7 +199,7 @@ def test_the_claims_on_the_small_experiment(small_tables):
     # equal mutual informations: the ratio's limit is the offset (1/2) ln(1 + gamma0/Delta), far from the data
     offset = 0.5 * math.log1p(e.glm(1).gamma0 / e.noise)
     equal_mi = ratio.test(RatioTheory(offset_factor=0.0))
-    assert equal_mi.statistic > ratio.test(ratio.theory).statistic and offset > 0.3
+    assert equal_mi.statistic > ratio.test(RatioTheory()).statistic and offset > 0.3
     nearer = next(c for c in found if c.name.startswith("the theorem's GLM is nearer"))
     assert isinstance(nearer.theory, AssignmentTheory) and nearer.resolves == ()
     # its statistic: the largest one-sided z of the inverse-variance mean of the exact separations
@@ -232,3 +235,53 @@ def test_the_variance_fit_recovers_an_exact_law_and_refuses_an_empty_form():
     assert set(variance_fit(frame, n_exponent=0.0, width_exponent=0.0).values) == {"a"}
     with pytest.raises(ValueError, match="at least one term"):
         variance_fit(frame, n_term=False, width_term=False)
+
+
+def test_the_confirmation_sweep_has_fresh_teachers_at_the_largest_width():
+    paper = DeepFreeEntropy.paper()
+    sweeps = paper.sweeps()
+    fresh = sweeps["evidence_confirmation"]
+    seeds = {seed for _, seed in fresh.tasks()}
+    assert seeds == set(range(CONFIRMATION_FIRST_SEED, CONFIRMATION_FIRST_SEED + paper.confirmation_teachers))
+    others = {seed for name in ("evidence", "evidence_large", "narrow") for _, seed in sweeps[name].tasks()}
+    assert not seeds & others
+    assert {point["d0"] for point, _ in fresh.tasks()} == {max(paper.large_d0s)}
+    assert fresh.task == sweeps["evidence_large"].task and fresh.constants == sweeps["evidence_large"].constants
+    with pytest.raises(ExperimentError, match="confirmation_teachers"):
+        paper.replace(confirmation_teachers=1)
+
+
+def test_the_largest_width_claim_reads_the_fresh_teachers_only(small_tables):
+    e = _small()
+    ratio = next(c for c in claims(e, small_tables) if c.name.startswith("finding: at the largest width"))
+    base = ratio.test(RatioTheory()).statistic
+    # the design table at the largest width does not enter (only its smallest width does, for a persistent ratio)
+    changed = {**small_tables, "evidence_large": small_tables["evidence_large"].assign(
+        free_entropy_deep=small_tables["evidence_large"]["free_entropy_deep"] + 1.0)}
+    again = next(c for c in claims(e, changed) if c.name.startswith("finding: at the largest width"))
+    assert math.isclose(again.test(RatioTheory()).statistic, base, rel_tol=1e-12)
+    # the fresh teachers do: r pooled over alpha by inverse variance at the one width, against 0
+    fresh = small_tables["evidence_confirmation"]
+    rows = fresh.reset_index(drop=True)
+    glm = e.glm(1)
+    r = np.array([rows["free_entropy_deep"].iloc[i] - glm_free_entropy(X, y, glm.kappa, glm.gamma0, e.noise)
+                  for i, (X, y) in enumerate(regenerate(e, rows))])
+    groups = rows.groupby("alpha").indices
+    means = np.array([r[g].mean() for g in groups.values()])
+    ses = np.array([r[g].std(ddof=1) / math.sqrt(len(g)) for g in groups.values()])
+    w = ses**-2.0
+    assert math.isclose(base, abs(float(np.sum(w * means) / w.sum())) * math.sqrt(w.sum()), rel_tol=1e-9)
+
+
+def test_the_extrapolation_finding_is_the_sign_of_the_pooled_limit(small_tables):
+    e = _small()
+    finding = next(c for c in claims(e, small_tables) if c.name.startswith("finding"))
+    assert isinstance(finding.theory, FormFinding) and finding.resolves == ("power",)
+    instances = instance_table(small_tables)
+    points = point_summary(instances, e)
+    from deepgep.chapters.ch6_deep_free_entropy_summaries import pooled_fit
+    fit = pooled_fit(points.query("depth == 1").rename(columns={"log_ratio": "r", "log_ratio_se": "r_se"}), "r")
+    z = fit.values["limit"] / fit.errors["limit"]
+    negative, vanishing = finding.test(FormFinding()), finding.test(FormFinding(negative=False))
+    assert math.isclose(negative.statistic, z, rel_tol=1e-9) and negative.threshold < 0
+    assert math.isclose(vanishing.statistic, abs(z), rel_tol=1e-9) and vanishing.threshold == -negative.threshold

@@ -33,7 +33,11 @@ from deepgep.support.validation import check_count, check_real
 from deepgep.theory.activations import get_activation
 from deepgep.theory.layers import GLMTheory
 
-__all__ = ["DeepFreeEntropy", "EXPERIMENT", "claims"]
+__all__ = ["CONFIRMATION_FIRST_SEED", "DeepFreeEntropy", "EXPERIMENT", "claims"]
+
+#: The first teacher of the confirmation sweep ``evidence_confirmation``: its instances are fresh
+#: (the other evidence sweeps' teachers are 0, 1, ..., ``teachers - 1``).
+CONFIRMATION_FIRST_SEED = 1000
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,9 @@ class DeepFreeEntropy(Experiment):
     """Chapter 6's parameters: the teacher (``activation``, ``gain``, label noise ``noise``);
     the evidence sweeps (``depths``, input widths ``d0s`` with ``teachers`` each and
     ``large_d0s`` with ``large_teachers`` each, hidden widths equal to ``d0``, sample ratios
-    ``alphas``); narrow hidden layers (``narrow_d0``, ``narrow_alpha``, ``narrow_depth``,
+    ``alphas``); the confirmation at the largest of ``large_d0s`` on ``confirmation_teachers``
+    fresh teachers (sweep ``evidence_confirmation``, recorded after the claim it tests was
+    committed: the claim on the largest width); narrow hidden layers (``narrow_d0``, ``narrow_alpha``, ``narrow_depth``,
     ``hidden_widths``, ``narrow_teachers``); the SMC (``particles``, ``runs`` independent runs
     per instance); the validations (``depth0_d0s``, ``ti_d0s`` with ``ti_teachers`` at the
     first sample ratio of ``alphas`` that is 2 or the largest below it; ``bias_particles`` with
@@ -58,6 +64,7 @@ class DeepFreeEntropy(Experiment):
     teachers: int
     large_d0s: tuple[int, ...]
     large_teachers: int
+    confirmation_teachers: int
     alphas: tuple[float, ...]
     narrow_d0: int
     narrow_alpha: float
@@ -75,23 +82,24 @@ class DeepFreeEntropy(Experiment):
     @classmethod
     def paper(cls) -> DeepFreeEntropy:
         return cls(base_seed=2025, activation="tanh", gain=2.0, noise=0.1, depths=(1, 2), d0s=(8, 16, 24),
-                   teachers=20, large_d0s=(32,), large_teachers=4, alphas=(0.5, 1.0, 2.0, 4.0), narrow_d0=16,
+                   teachers=20, large_d0s=(32, 48), large_teachers=4, confirmation_teachers=4, alphas=(0.5, 1.0, 2.0, 4.0), narrow_d0=16,
                    narrow_alpha=2.0, narrow_depth=1, hidden_widths=(4, 8, 16, 32, 64), narrow_teachers=20,
                    particles=128, runs=2, depth0_d0s=(8, 16, 32), ti_d0s=(8, 16), ti_teachers=4,
                    bias_particles=(32, 64, 128, 256, 512), bias_repeats=12)
 
     @classmethod
     def fast(cls) -> DeepFreeEntropy:
-        return replace(cls.paper(), d0s=(8, 12), teachers=8, large_d0s=(16,), large_teachers=3, alphas=(1.0, 2.0),
-                       hidden_widths=(4, 8, 16), narrow_teachers=8, depth0_d0s=(8,), ti_d0s=(8,), ti_teachers=2,
-                       bias_particles=(32, 64, 128), bias_repeats=6)
+        return replace(cls.paper(), d0s=(8, 12), teachers=8, large_d0s=(16,), large_teachers=3,
+                       confirmation_teachers=2, alphas=(1.0, 2.0), hidden_widths=(4, 8, 16), narrow_teachers=8,
+                       depth0_d0s=(8,), ti_d0s=(8,), ti_teachers=2, bias_particles=(32, 64, 128), bias_repeats=6)
 
     def validate(self) -> None:
         get_activation(self.activation, check_real("gain", self.gain, positive=True))
         check_real("noise", self.noise, positive=True)
         for name in ("narrow_d0", "narrow_depth", "particles"):
             check_count(name, getattr(self, name))
-        for name in ("teachers", "large_teachers", "narrow_teachers", "runs", "ti_teachers", "bias_repeats"):
+        for name in ("teachers", "large_teachers", "confirmation_teachers", "narrow_teachers", "runs", "ti_teachers",
+                     "bias_repeats"):
             if check_count(name, getattr(self, name)) < 2:
                 raise ExperimentError(f"{name} must be at least 2 (standard errors are over them)")
         for name in ("depths", "d0s", "large_d0s", "hidden_widths", "depth0_d0s", "ti_d0s", "bias_particles"):
@@ -136,6 +144,11 @@ class DeepFreeEntropy(Experiment):
             "evidence_large": Sweep(6, "evidence_large", EVIDENCE_TASK,
                                     grid_product(depth=list(self.depths), d0=list(self.large_d0s),
                                                  alpha=list(self.alphas)), range(self.large_teachers), c),
+            "evidence_confirmation": Sweep(6, "evidence_confirmation", EVIDENCE_TASK,
+                                           grid_product(depth=list(self.depths), d0=[max(self.large_d0s)],
+                                                        alpha=list(self.alphas)),
+                                           range(CONFIRMATION_FIRST_SEED,
+                                                 CONFIRMATION_FIRST_SEED + self.confirmation_teachers), c),
             "narrow": Sweep(6, "narrow", EVIDENCE_TASK,
                             grid_product(depth=[self.narrow_depth], d0=[self.narrow_d0], alpha=[self.narrow_alpha],
                                          width=list(self.hidden_widths)), range(self.narrow_teachers), c),
