@@ -23,7 +23,7 @@ from deepgep.simulate.estimators import classification_error, logistic_regressio
 from deepgep.simulate.networks import gaussian_inputs
 from deepgep.simulate.teachers import noisy_labels, sample_teacher, teacher_preactivation
 from deepgep.support.claims import evaluate
-from deepgep.support.experiment import ExperimentError
+from deepgep.support.experiment import CONFIRMATION_FIRST_SEED, ExperimentError
 from deepgep.support.sweeps import load_frame, run_sweep
 from deepgep.theory.layers import GLMTheory, equivalent_parameters, erf_coefficients
 from deepgep.theory.ridge import bayes_ridge_lambda, optimal_ridge_classification
@@ -42,17 +42,19 @@ def test_the_registry_finds_the_experiment_and_the_presets_are_valid():
     assert paper.is_book and not fast.is_book and fast.preset_name() == "fast"
     assert {name for name, _, _ in fast.differences()} == {
         "d0s", "alphas", "learners_teachers", "n_test", "network_d0s", "network_teachers", "network_max_iter",
-        "escape_d0s", "escape_quadratic_alphas", "escape_teachers", "scaling_d0s", "scaling_teachers"}
+        "escape_d0s", "escape_quadratic_alphas", "escape_teachers", "scaling_d0s", "scaling_teachers",
+        "confirmation_teachers"}
 
 
 def test_the_book_sweeps_keep_the_keys_of_the_recorded_tables():
     """The recorded tables are named by these keys: a change of a sweep must be deliberate."""
     keys = {name: sweep.key for name, sweep in BayesOptimalGeneralisation.paper().sweeps().items()}
     assert keys == {"learners": "f54e25beeef9", "network": "82df6950e2b5", "escape": "616878e0143d",
-                    "scaling": "0753c5afb4ed"}
+                    "scaling": "0753c5afb4ed", "escape_confirmation": "617aa072a9c7"}
     sweeps = BayesOptimalGeneralisation.paper().sweeps()
     # scaling: d0 = 15 and 50 at every ratio of both lists (6), and n/d0^2 = 3 at the escape's widths
-    assert [s.n_tasks for s in sweeps.values()] == [4 * 60, 3 * 2 * 2 * 10, 3 * 5 * 10, (2 * 6 + 3) * 6]
+    # the confirmation: every width (5) at every ratio (6), 4 fresh teachers
+    assert [s.n_tasks for s in sweeps.values()] == [4 * 60, 3 * 2 * 2 * 10, 3 * 5 * 10, (2 * 6 + 3) * 6, 5 * 6 * 4]
     assert sweeps["learners"].index == ("alpha",) and sweeps["escape"].constants["depth"] == 1
     assert sweeps["scaling"].constants == sweeps["escape"].constants and sweeps["scaling"].task == sweeps["escape"].task
     escape_points_ = {(g["d0"], g["quadratic_alpha"]) for g in sweeps["escape"].grid}
@@ -66,7 +68,8 @@ def test_the_book_sweeps_keep_the_keys_of_the_recorded_tables():
     ({"activation": "nope"}, "nope"),
     ({"logistic_penalty": 0.0}, "logistic_penalty"), ({"network_max_iter": 0}, "network_max_iter"),
     ({"gain": "big"}, "gain"), ({"lambdas": (1.0,)}, "no parameter lambdas"),
-    ({"scaling_d0s": (15, 20)}, "scaling_d0s"), ({"scaling_teachers": 1}, "scaling_teachers")])
+    ({"scaling_d0s": (15, 20)}, "scaling_d0s"), ({"scaling_teachers": 1}, "scaling_teachers"),
+    ({"confirmation_teachers": 1}, "confirmation_teachers")])
 def test_bad_parameters_are_refused_naming_the_field(change, name):
     with pytest.raises(ExperimentError, match=name):
         BayesOptimalGeneralisation.fast().replace(**change)
@@ -243,7 +246,7 @@ def test_readers_of_the_long_tables(small_tables):
 
 def test_claims_evaluate_on_a_small_table(small_tables):
     verdicts = [evaluate(c) for c in claims(_small(), small_tables)]
-    assert len(verdicts) == 7 and all(v["perturbations"] for v in verdicts)
+    assert len(verdicts) == 8 and all(v["perturbations"] for v in verdicts)
     assert [v["name"] for v in verdicts if v["kind"] == "identity"] == ["optimal ridge is Bayes-optimal (regression)"]
     assert all(math.isfinite(v["statistic"]) for v in verdicts)
     identity = next(v for v in verdicts if v["name"].startswith("optimal ridge"))
@@ -298,3 +301,28 @@ def test_the_escape_claim_is_a_lower_bound_on_the_exponent(small_tables):
     assert not any(evaluate(claim)["perturbations"][k]["holds"] for k in (0, 1))
     fitted = float(claim.statement.split("The fit gives p = ")[1].split()[0])
     assert abs(fitted - 2.5) < 0.2  # the crossing is linear in log n of a 1/n curve: biased on widths 4-6
+
+
+def test_the_confirmation_sweep_has_fresh_teachers_at_every_width_and_ratio():
+    """The escape's confirmation runs the escape task, unchanged, on teachers no other sweep of
+    the chapter has, at every (width, ratio) of the escape and scaling sweeps together."""
+    sweeps = BayesOptimalGeneralisation.paper().sweeps()
+    fresh = sweeps["escape_confirmation"]
+    assert fresh.task == sweeps["escape"].task and fresh.constants == sweeps["escape"].constants
+    assert list(fresh.seeds) == list(range(CONFIRMATION_FIRST_SEED, CONFIRMATION_FIRST_SEED + 4))
+    assert not set(fresh.seeds) & {s for k, w in sweeps.items() if k != "escape_confirmation" for s in w.seeds}
+    earlier = {(g["d0"], g["quadratic_alpha"]) for k in ("escape", "scaling") for g in sweeps[k].grid}
+    assert {(g["d0"], g["quadratic_alpha"]) for g in fresh.grid} == earlier
+
+
+def test_the_confirmation_claim_reads_the_fresh_teachers_only(small_tables):
+    """The confirmation claim's fit changes with the confirmation table and not with the escape's."""
+    e = _small()
+    base = {c.name: evaluate(c)["statistic"] for c in claims(e, small_tables)}
+    synthetic = _synthetic_escape(e, 2.5).assign(seed=lambda f: f["seed"] + CONFIRMATION_FIRST_SEED)
+    swapped = {**small_tables, "escape_confirmation": synthetic}
+    claim = next(c for c in claims(e, swapped) if c.name.endswith("on fresh teachers"))
+    assert claim.test(EscapeTheory(2.0)).holds and not claim.test(EscapeTheory(1.5, bound=False)).holds
+    assert f"seeds {CONFIRMATION_FIRST_SEED}-{CONFIRMATION_FIRST_SEED + 1}" in claim.statement
+    others = {c.name: evaluate(c)["statistic"] for c in claims(e, swapped) if not c.name.endswith("on fresh teachers")}
+    assert others == {k: v for k, v in base.items() if not k.endswith("on fresh teachers")}

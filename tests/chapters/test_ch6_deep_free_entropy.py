@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 from deepgep.chapters import experiment_class
-from deepgep.chapters.ch6_deep_free_entropy import CONFIRMATION_FIRST_SEED, DeepFreeEntropy, claims
+from deepgep.chapters.ch6_deep_free_entropy import DeepFreeEntropy, claims
 from deepgep.chapters.ch6_deep_free_entropy_claims import (AssignmentTheory, BiasTheory, FormFinding, InformationScales,
                                                            RatioTheory)
 from deepgep.chapters.ch6_deep_free_entropy_summaries import (bias_bound, cpu_hours, depth0_summary, glm_separation,
@@ -25,7 +25,7 @@ from deepgep.chapters.ch6_deep_free_entropy_summaries import (bias_bound, cpu_ho
 from deepgep.chapters.ch6_deep_free_entropy_tasks import depth0_task, particles_task
 from deepgep.simulate.evidence_instances import evidence_instance, glm_free_entropy
 from deepgep.support.claims import evaluate
-from deepgep.support.experiment import ExperimentError
+from deepgep.support.experiment import CONFIRMATION_FIRST_SEED, ExperimentError
 from deepgep.support.sweeps import resolve_task
 from deepgep.theory.glm import linear_mutual_information
 from deepgep.theory.state_evolution import gaussian_closed_form

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from deepgep.chapters import experiment_class
-from deepgep.chapters.ch7_kernel_renormalisation import (CLAIM_MAX_ALPHA1, CONFIRMATION_FIRST_SEED, KernelRenormalisation,
+from deepgep.chapters.ch7_kernel_renormalisation import (CLAIM_MAX_ALPHA1, KernelRenormalisation,
                                                          KernelTheory, LadderFinding, claims, glm_summary,
                                                          ladder_deviations, relative_deviation, sampling_summary,
                                                          width_effect_ratio)
@@ -24,7 +24,7 @@ from deepgep.simulate.nuts import sample_posterior
 from deepgep.simulate.posterior import NetworkPrior
 from deepgep.simulate.teachers import deep_teacher_sample
 from deepgep.support.claims import evaluate
-from deepgep.support.experiment import ExperimentError
+from deepgep.support.experiment import CONFIRMATION_FIRST_SEED, ExperimentError
 from deepgep.theory.kernels import nngp_kernel
 from deepgep.theory.renormalisation import glm_prediction, gp_predict, solve_renormalisation
 from deepgep.theory.state_evolution import gaussian_closed_form

@@ -16,7 +16,7 @@ theories each test must reject.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -28,7 +28,7 @@ from deepgep.chapters.ch4_bayes_optimal_generalisation_tables import (escape_cro
                                                                      width_deviations)
 from deepgep.chapters.ch4_bayes_optimal_generalisation_theory import bayes_errors, regression_theory
 from deepgep.support.claims import CLAIM_Z, Claim, Test, bonferroni_z, joint_max_z, scaled
-from deepgep.support.experiment import Experiment, ExperimentError
+from deepgep.support.experiment import CONFIRMATION_FIRST_SEED, Experiment, ExperimentError
 from deepgep.support.fits import fit_constant, fit_inverse, fit_power
 from deepgep.support.sweeps import Sweep, grid_product
 from deepgep.support.validation import check_count, check_real
@@ -56,8 +56,10 @@ class BayesOptimalGeneralisation(Experiment):
     ``learners_teachers``), the trained network's sweep (``network_*``), the escape beyond the
     proportional regime (``escape_*``: ``n = quadratic_alpha d0^2``), the widths added to test how
     the escape scales (``scaling_*``: the ``escape`` task at more input widths ``scaling_d0s``, and
-    at the ratios ``scaling_quadratic_alphas`` at every width) and the depth-activation table
-    (``table_*``). The equivalent GLM (kappa, gamma0, lambda*) is derived."""
+    at the ratios ``scaling_quadratic_alphas`` at every width), the escape's confirmation on
+    ``confirmation_teachers`` fresh teachers at every width and ratio (sweep
+    ``escape_confirmation``, recorded after the claim it tests was committed) and the
+    depth-activation table (``table_*``). The equivalent GLM (kappa, gamma0, lambda*) is derived."""
 
     CHAPTER: ClassVar[int] = 4
 
@@ -86,6 +88,7 @@ class BayesOptimalGeneralisation(Experiment):
     scaling_d0s: tuple[int, ...]
     scaling_quadratic_alphas: tuple[float, ...]
     scaling_teachers: int
+    confirmation_teachers: int
     table_activations: tuple[str, ...]
     table_gains: tuple[float, ...]
     table_max_depth: int
@@ -99,6 +102,7 @@ class BayesOptimalGeneralisation(Experiment):
                    network_max_iter=3000, escape_depth=1, escape_noise=0.01, escape_d0s=(20, 30, 40),
                    escape_quadratic_alphas=(0.25, 0.5, 1.0, 2.0, 4.0), escape_teachers=10, escape_max_iter=3000,
                    scaling_d0s=(15, 50), scaling_quadratic_alphas=(2.0, 3.0, 4.0), scaling_teachers=6,
+                   confirmation_teachers=4,
                    table_activations=("tanh", "erf", "sin"), table_gains=(0.5, 1.0, 2.0, 4.0), table_max_depth=12)
 
     @classmethod
@@ -106,13 +110,14 @@ class BayesOptimalGeneralisation(Experiment):
         return replace(cls.paper(), d0s=(50, 100, 200), alphas=(0.5, 1.0, 2.0, 4.0, 7.0), learners_teachers=24,
                        n_test=2000, network_d0s=(40, 80, 120), network_teachers=4, network_max_iter=1000,
                        escape_d0s=(15, 20), escape_quadratic_alphas=(0.5, 4.0), escape_teachers=6,
-                       scaling_d0s=(10, 25), scaling_teachers=3)
+                       scaling_d0s=(10, 25), scaling_teachers=3, confirmation_teachers=2)
 
     def validate(self) -> None:
         get_activation(self.activation, check_real("gain", self.gain))
         for name in ("depth", "n_test", "network_max_iter", "escape_depth", "escape_max_iter", "table_max_depth"):
             check_count(name, getattr(self, name))
-        for name in ("learners_teachers", "network_teachers", "escape_teachers", "scaling_teachers"):
+        for name in ("learners_teachers", "network_teachers", "escape_teachers", "scaling_teachers",
+                     "confirmation_teachers"):
             if check_count(name, getattr(self, name)) < 2:
                 raise ExperimentError(f"{name} must be at least 2 (standard errors are over teachers)")
         for name in ("d0s", "network_d0s", "escape_d0s", "scaling_d0s"):
@@ -157,6 +162,12 @@ class BayesOptimalGeneralisation(Experiment):
         return tuple(sorted({*self.escape_d0s, *self.scaling_d0s}))
 
     @property
+    def escape_ratios(self) -> tuple[float, ...]:
+        """Every ratio ``n / d0^2`` of the escape: ``escape_quadratic_alphas`` and
+        ``scaling_quadratic_alphas``, sorted."""
+        return tuple(sorted({*self.escape_quadratic_alphas, *self.scaling_quadratic_alphas}))
+
+    @property
     def escape_level(self) -> float:
         """The error level whose crossing locates the escape: halfway between the proportional
         regime's plateau ``gamma0 + Delta`` and the noise floor ``Delta`` of a learner that has
@@ -181,7 +192,10 @@ class BayesOptimalGeneralisation(Experiment):
         """``learners`` (one task per input width and teacher, one row per alpha), ``network``
         (per width, alpha, problem and teacher), ``escape`` (per width, ``n / d0^2`` and teacher) and
         ``scaling``: the same task at the widths ``scaling_d0s`` (every ratio of both lists) and at
-        the ratios ``scaling_quadratic_alphas`` the escape sweep lacks at its own widths."""
+        the ratios ``scaling_quadratic_alphas`` the escape sweep lacks at its own widths;
+        ``escape_confirmation``: the same task at every width and ratio on the fresh teachers
+        ``CONFIRMATION_FIRST_SEED``, ... (the test of the scaling claim, whose design saw the
+        escape and scaling tables)."""
         common = {"base_seed": self.base_seed, "activation": self.activation, "gain": self.gain,
                   "depth": self.depth, "noise": self.noise, "n_test": self.n_test}
         escape = {**common, "depth": self.escape_depth, "noise": self.escape_noise, "max_iter": self.escape_max_iter}
@@ -202,11 +216,16 @@ class BayesOptimalGeneralisation(Experiment):
                             seeds=range(self.escape_teachers), constants=escape),
             "scaling": Sweep(4, "scaling", f"{TASKS_MODULE}:escape_task", grid=self._scaling_grid(),
                              seeds=range(self.scaling_teachers), constants=escape),
+            "escape_confirmation": Sweep(4, "escape_confirmation", f"{TASKS_MODULE}:escape_task",
+                                         grid=grid_product(d0=list(self.escape_widths),
+                                                           quadratic_alpha=list(self.escape_ratios)),
+                                         seeds=range(CONFIRMATION_FIRST_SEED,
+                                                     CONFIRMATION_FIRST_SEED + self.confirmation_teachers),
+                                         constants=escape),
         }
 
     def _scaling_grid(self) -> list[dict[str, Any]]:
-        ratios = sorted({*self.escape_quadratic_alphas, *self.scaling_quadratic_alphas})
-        grid = [{"d0": d, "quadratic_alpha": r} for d in self.scaling_d0s for r in ratios]
+        grid = [{"d0": d, "quadratic_alpha": r} for d in self.scaling_d0s for r in self.escape_ratios]
         extra = [r for r in self.scaling_quadratic_alphas if r not in self.escape_quadratic_alphas]
         return grid + [{"d0": d, "quadratic_alpha": r} for d in self.escape_d0s for r in extra]
 
@@ -343,21 +362,8 @@ def _network_claims(e: BayesOptimalGeneralisation, network: pd.DataFrame, escape
         worst = float(np.max((last["network"] - t.total_noise) / last["network_se"]))
         return Test(worst, -below, f"largest (network - plateau)/se over d0 = {last['d0'].tolist()}: {worst:.2f}")
 
-    crossings = escape_crossings(points_escape, e.escape_level)
-    ok = crossings.dropna()
-    fit = (fit_power(ok["d0"], ok["n_cross"], ok["n_cross"] * ok["log_se"]) if len(ok) >= 3 and len(ok) == len(crossings)
-           else None)
-    p, p_se = (fit.values["exponent"], fit.errors["exponent"]) if fit is not None else (math.nan, math.nan)
+    scaling_test, p, p_se = _scaling_test(escape_points(escape), e.escape_level)
     equal = {q: abs(p - q) / p_se for q in (2.0, 1.5, 1.0)}
-
-    def scaling_test(t: EscapeTheory) -> Test:
-        if fit is None:
-            missing = crossings["d0"][crossings["n_cross"].isna()].tolist()
-            return Test(math.inf, CLAIM_Z, f"no crossing of the level at d0 = {missing}")
-        z = (t.exponent - p) / p_se if t.bound else abs(p - t.exponent) / p_se
-        what = f"(bound - p)/se = {z:.2f} (one-sided)" if t.bound else f"|p - {t.exponent:g}|/se = {z:.2f}"
-        return Test(z, CLAIM_Z, f"n_cross ~ d0^p over d0 = {ok['d0'].tolist()}: p = {p:.3f} +- {p_se:.3f} "
-                                f"(chi2/dof {fit.chi2_per_dof:.2f}); {what}")
 
     return [
         Claim(4, "trained network does not beat the Bayes error",
@@ -391,10 +397,51 @@ def _network_claims(e: BayesOptimalGeneralisation, network: pd.DataFrame, escape
     ]
 
 
+def _scaling_test(points: pd.DataFrame, level: float) -> tuple[Callable[[EscapeTheory], Test], float, float]:
+    """The test of an :class:`EscapeTheory` on the escape's ``points`` (:func:`escape_points`):
+    the sample size ``n_cross`` at which the mean error crosses ``level`` at each width, fitted by
+    ``n_cross ~ d0^p`` (chi-square-inflated error); returns the test, ``p`` and its error (NaN
+    when a width never crosses, and the test then fails)."""
+    crossings = escape_crossings(points, level)
+    ok = crossings.dropna()
+    fit = (fit_power(ok["d0"], ok["n_cross"], ok["n_cross"] * ok["log_se"]) if len(ok) >= 3 and len(ok) == len(crossings)
+           else None)
+    p, p_se = (fit.values["exponent"], fit.errors["exponent"]) if fit is not None else (math.nan, math.nan)
+
+    def test(t: EscapeTheory) -> Test:
+        if fit is None:
+            missing = crossings["d0"][crossings["n_cross"].isna()].tolist()
+            return Test(math.inf, CLAIM_Z, f"no crossing of the level at d0 = {missing}")
+        z = (t.exponent - p) / p_se if t.bound else abs(p - t.exponent) / p_se
+        what = f"(bound - p)/se = {z:.2f} (one-sided)" if t.bound else f"|p - {t.exponent:g}|/se = {z:.2f}"
+        return Test(z, CLAIM_Z, f"n_cross ~ d0^p over d0 = {ok['d0'].tolist()}: p = {p:.3f} +- {p_se:.3f} "
+                                f"(chi2/dof {fit.chi2_per_dof:.2f}); {what}")
+
+    return test, p, p_se
+
+
+def _confirmation_claim(e: BayesOptimalGeneralisation, confirmation: pd.DataFrame) -> Claim:
+    """The scaling claim's test, unchanged, on the fresh teachers of ``escape_confirmation``
+    alone (every width and ratio): the level, the widths and the fit were fixed before these
+    data were recorded."""
+    test, p, p_se = _scaling_test(escape_points(confirmation), e.escape_level)
+    fresh = sorted(set(confirmation["seed"]))
+    return Claim(4, "the escape needs n growing at least like d0^2, on fresh teachers",
+                 f"The scaling claim's test, fixed before these data, on {len(fresh)} fresh teachers (seeds "
+                 f"{fresh[0]}-{fresh[-1]}) at every d0 of {list(e.escape_widths)} and n/d0^2 of "
+                 f"{list(e.escape_ratios)}: n_cross ~ d0^p with p = {p:.2f} +- {p_se:.2f}, at least 2 (one-sided); "
+                 "the escape at d0^(3/2) or d0 (two-sided) is rejected.",
+                 test, EscapeTheory(),
+                 {"the escape at Theorem 1's scale, n ~ d0^(3/2)": EscapeTheory(1.5, bound=False),
+                  "the proportional regime, n ~ d0": EscapeTheory(1.0, bound=False)},
+                 resolves=("exponent",))
+
+
 def claims(experiment: BayesOptimalGeneralisation, tables: Mapping[str, pd.DataFrame]) -> list[Claim]:
     """Chapter 4's quantitative claims on the tables of ``experiment``'s sweeps (``learners``,
-    ``network``, ``escape`` and ``scaling``), each with the wrong theories it must reject
-    (:mod:`deepgep.support.claims`)."""
+    ``network``, ``escape``, ``scaling`` and ``escape_confirmation``), each with the wrong
+    theories it must reject (:mod:`deepgep.support.claims`)."""
     escape = pd.concat([tables["escape"], tables["scaling"]], ignore_index=True)
     return [*_learner_claims(experiment, tables["learners"]),
-            *_network_claims(experiment, tables["network"], escape, tables["learners"])]
+            *_network_claims(experiment, tables["network"], escape, tables["learners"]),
+            _confirmation_claim(experiment, tables["escape_confirmation"])]

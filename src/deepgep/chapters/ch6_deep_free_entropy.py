@@ -27,17 +27,13 @@ from typing import Any, ClassVar
 
 from deepgep.chapters.ch6_deep_free_entropy_claims import chapter_claims
 from deepgep.chapters.ch6_deep_free_entropy_tasks import EVIDENCE_TASK, TASKS_MODULE
-from deepgep.support.experiment import Experiment, ExperimentError
+from deepgep.support.experiment import CONFIRMATION_FIRST_SEED, Experiment, ExperimentError
 from deepgep.support.sweeps import Sweep, grid_product
 from deepgep.support.validation import check_count, check_real
 from deepgep.theory.activations import get_activation
 from deepgep.theory.layers import GLMTheory
 
-__all__ = ["CONFIRMATION_FIRST_SEED", "DeepFreeEntropy", "EXPERIMENT", "claims"]
-
-#: The first teacher of the confirmation sweep ``evidence_confirmation``: its instances are fresh
-#: (the other evidence sweeps' teachers are 0, 1, ..., ``teachers - 1``).
-CONFIRMATION_FIRST_SEED = 1000
+__all__ = ["DeepFreeEntropy", "EXPERIMENT", "claims"]
 
 
 @dataclass(frozen=True)

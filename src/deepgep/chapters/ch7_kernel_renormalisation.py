@@ -23,20 +23,16 @@ from deepgep.chapters.ch7_kernel_renormalisation_claims import (CLAIM_MAX_ALPHA1
                                                                 sampling_summary, width_effect_ratio)
 from deepgep.chapters.ch7_kernel_renormalisation_tasks import TASKS_MODULE, glm_size
 from deepgep.simulate.posterior import JAX_ACTIVATIONS
-from deepgep.support.experiment import Experiment, ExperimentError
+from deepgep.support.experiment import CONFIRMATION_FIRST_SEED, Experiment, ExperimentError
 from deepgep.support.sweeps import Sweep
 from deepgep.support.validation import check_alpha, check_choice, check_count, check_nonzero, check_real
 from deepgep.theory.layers import GLMTheory
 from deepgep.theory.renormalisation import glm_prediction
 from deepgep.theory.state_evolution import gaussian_closed_form
 
-__all__ = ["PERTURBED_SCALE", "CLAIM_MAX_ALPHA1", "CONFIRMATION_FIRST_SEED", "KernelRenormalisation", "EXPERIMENT",
+__all__ = ["PERTURBED_SCALE", "CLAIM_MAX_ALPHA1", "KernelRenormalisation", "EXPERIMENT",
            "relative_deviation", "sampling_summary", "width_effect_ratio", "glm_summary", "ladder_deviations",
            "KernelTheory", "ApproachRate", "LadderFinding", "claims"]
-
-#: The first seed of the confirmation sweep: its instances are fresh (the first table's seeds are
-#: 0, 1, ..., ``sampling_teachers - 1``).
-CONFIRMATION_FIRST_SEED = 1000
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,15 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-__all__ = ["ExperimentError", "Experiment", "PRESETS", "parse_assignment", "cell_name"]
+__all__ = ["ExperimentError", "Experiment", "PRESETS", "CONFIRMATION_FIRST_SEED", "parse_assignment", "cell_name"]
 
 #: The presets every experiment has: what the book shows, and a small one for minutes.
 PRESETS = ("paper", "fast")
+
+#: The first seed of every chapter's confirmation sweep (recorded after the claim it tests was
+#: committed): its instances are fresh, since the chapters' other sweeps number their teachers
+#: 0, 1, ... and none has 1000 of them.
+CONFIRMATION_FIRST_SEED = 1000
 
 E = TypeVar("E", bound="Experiment")
 
