@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 
 import pytest
 
 from deepgep.cli.results import book_sweeps
 from deepgep.support.recorded import book_results_dir, run_hint
 from deepgep.support.sweeps import check_table, verify_table
+from deepgep.support.sweeps.files import read_meta
+from deepgep.support.sweeps.verify import clean_commits
 
 #: Seconds of recomputation for all the tables together (at most three minutes), shared
 #: equally between them; at least one task of every table is always checked, so a table whose
@@ -45,6 +48,26 @@ def test_every_table_under_results_is_read_by_the_book():
 def test_every_book_table_is_complete_and_undamaged(entry):
     experiment, _, sweep = entry
     assert check_table(sweep, FOLDER, run_hint(experiment)).state == "complete"
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(FOLDER), *args], capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("entry", SWEEPS, ids=[_id(e) for e in SWEEPS])
+def test_every_book_table_is_pinned_by_a_clean_commit_of_this_history(entry):
+    """A table recorded from uncommitted code pins nothing until a verification from a clean
+    commit re-stamps it; and the commit that pins it must be one a reader can check out (a
+    squashed or deleted branch's commit is not). The history part is skipped where git has no
+    full history (not a checkout, or a shallow clone)."""
+    _, _, sweep = entry
+    commits = clean_commits(read_meta(sweep.meta_path(FOLDER)) or {})
+    assert commits, f"{sweep.csv_path(FOLDER)} was recorded from a dirty tree and never verified from a clean commit"
+    shallow = _git("rev-parse", "--is-shallow-repository")
+    if shallow.returncode != 0 or shallow.stdout.strip() != "false":
+        pytest.skip("no full git history here")
+    reachable = [c for c in commits if _git("merge-base", "--is-ancestor", c, "HEAD").returncode == 0]
+    assert reachable, f"{sweep.csv_path(FOLDER)}: none of its pinning commits {commits} is in this history"
 
 
 @pytest.mark.parametrize("entry", SWEEPS, ids=[_id(e) for e in SWEEPS])
