@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from deepgep.support.claims import CLAIM_Z, Claim, evaluate, max_abs_z, report_rows, resolution, scaled, z_test
+from deepgep.support.claims import (CLAIM_Z, Claim, evaluate, max_abs_z, report_rows, resolution, resolution_text,
+                                    scaled, z_test)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,20 @@ def test_resolution_is_the_smallest_rejected_change_in_both_directions():
     assert entry["parameter"] == "slope"
     assert entry["upper"] == pytest.approx(exact, rel=1e-3) and entry["lower"] == pytest.approx(-exact, rel=1e-3)
     assert entry["upper"] >= exact and entry["lower"] <= -exact  # never claims more than it resolves
+
+
+def test_an_absolute_resolution_adds_the_change_to_a_parameter_whose_value_is_zero():
+    """A measured offset 0.0 +- 0.01 against the theory's 0: a relative change of 0 is 0, so the
+    offset is resolved by absolute changes, |r| > 3.5 x 0.01, and reported as such."""
+    claim = Claim(1, "offset", "no offset", lambda t: z_test(0.0, 0.01, t.offset, CLAIM_Z), Line(2.0),
+                  {"offset 0.1": Line(2.0, 0.1)}, resolves=("offset",), absolute=("offset",))
+    [entry] = resolution(claim)
+    assert entry["change"] == "absolute" and entry["parameter"] == "offset"
+    assert entry["upper"] == pytest.approx(0.035, rel=1e-3) and entry["lower"] == pytest.approx(-0.035, rel=1e-3)
+    assert resolution_text(entry) == "offset -0.035/+0.035"
+    assert resolution(_claim())[0]["change"] == "relative"
+    with pytest.raises(ValueError, match="absolute"):
+        Claim(1, "x", "x", claim.test, Line(2.0), absolute=("offset",))
 
 
 def test_a_claim_that_resolves_nothing_says_so():

@@ -84,6 +84,7 @@ class KurtosisTheory:
     (Gaussian as ``n -> inf``); ``powers=()``: a constant, i.e. no finite-width correction."""
 
     powers: tuple[float, ...] = CORRECTION_POWERS
+    limit: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ def output_claims(experiment: Experiment, gaussianity: pd.DataFrame, kernel: Cal
     def kurtosis_test(t: KurtosisTheory) -> Test:
         fit = fit_linear(correction_columns(gw, t.powers), summary["kurtosis"], summary["kurtosis_se"])
         form = float(stats.norm.isf(fit.p_value / 2.0))  # the goodness of fit as a two-sided z (nan: no dof)
-        statistic = math.nan if math.isnan(form) else max(_z(fit, 0.0), form)
+        statistic = math.nan if math.isnan(form) else max(_z(fit, t.limit), form)
         return Test(statistic, bonferroni_z(2), f"excess kurtosis, fit with the powers {t.powers} of 1/n: limit "
                     f"{fit.values['limit']:.5f} +- {fit.errors['limit']:.5f}, chi2 {fit.chi2:.1f} on {fit.dof}")
 
@@ -217,7 +218,8 @@ def output_claims(experiment: Experiment, gaussianity: pd.DataFrame, kernel: Cal
         Claim(9, "output Gaussian as n -> inf, kurtosis ~ c/n", f"The excess kurtosis of one output, fitted by "
               f"limit + c/n + d/n^2 over n = {gw[0]}..{gw[-1]}, fits (its chi-square's p-value as a z) and has the "
               f"Gaussian limit 0 (the two jointly, |z| <= {bonferroni_z(2):.2f}).", kurtosis_test, KurtosisTheory(),
-              {"Gaussian at every width (no 1/n correction)": KurtosisTheory(())}),
+              {"Gaussian at every width (no 1/n correction)": KurtosisTheory(())}, resolves=("limit",),
+              absolute=("limit",)),
     ]
 
 

@@ -50,7 +50,8 @@ def add_claims_parser(sub: Any, formatter: type) -> None:
                             description="Evaluate each chapter's quantitative claims on the recorded paper-scale "
                                         "tables: the statistic, its threshold, whether it holds, the named wrong "
                                         "theories it must reject and its resolution (the smallest relative change "
-                                        "of each parameter of its theory that it rejects). Exit 1 if a claim fails "
+                                        "of each parameter of its theory that it rejects; an absolute change, in "
+                                        "the parameter's units, for one whose value is zero). Exit 1 if a claim fails "
                                         "or a wrong theory passes, 5 if a table is damaged.")
     claims.add_argument("--chapter", type=int, default=None)
     claims.add_argument("--format", choices=("json", "table"), default="table")

@@ -58,7 +58,9 @@ class Claim:
     e.g. :class:`deepgep.theory.layers.GLMTheory`), the named wrong theories it must reject
     (``perturbations``: name -> a theory of the same type, made with :func:`scaled` or
     :func:`dataclasses.replace`), and ``resolves``: the theory's fields whose resolution
-    (:func:`resolution`) the claim reports.
+    (:func:`resolution`) the claim reports, a relative change of each except those also in
+    ``absolute`` (fields whose value is zero, a bias or a limit: an absolute change, in the
+    field's own units).
 
     ``kind`` is ``"claim"`` (evidence: it must name wrong theories it rejects) or
     ``"identity"`` (a check that holds by construction — an algebraic identity, a sum rule, the
@@ -72,10 +74,13 @@ class Claim:
     perturbations: Mapping[str, Any] = field(default_factory=dict)
     resolves: tuple[str, ...] = ()
     kind: str = "claim"
+    absolute: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if not set(self.absolute) <= set(self.resolves):
+            raise ValueError(f"absolute {self.absolute} must name fields of resolves {self.resolves}")
 
 
 def scaled(theory: Any, **factors: float) -> Any:
@@ -93,15 +98,25 @@ RESOLUTION_GRID = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 RESOLUTION_STEPS = 12
 
 
+def _changed(claim: Claim, parameter: str, change: float) -> Any:
+    """The claim's theory with ``parameter`` changed by ``change``: added if the parameter is
+    one of ``claim.absolute``, else as a relative change."""
+    if parameter in claim.absolute:
+        return dataclasses.replace(claim.theory, **{parameter: getattr(claim.theory, parameter) + change})
+    return scaled(claim.theory, **{parameter: 1.0 + change})
+
+
 def _rejected(claim: Claim, parameter: str, change: float) -> bool:
-    return not claim.test(scaled(claim.theory, **{parameter: 1.0 + change})).holds
+    return not claim.test(_changed(claim, parameter, change)).holds
 
 
 def _smallest_rejected(claim: Claim, parameter: str, sign: float) -> float | None:
-    """The smallest relative change ``sign * r`` of ``parameter`` that the claim's test rejects
-    (the first rejected point of :data:`RESOLUTION_GRID`, refined by bisection), or ``None``
-    when even a change of 100 % passes (a decrease is capped at 99.9 %)."""
-    grid = [min(r, 0.999) if sign < 0 else r for r in RESOLUTION_GRID]
+    """The smallest change ``sign * r`` of ``parameter`` that the claim's test rejects (the first
+    rejected point of :data:`RESOLUTION_GRID`, refined by bisection), or ``None`` when even a
+    change of 1 passes (100 %, a relative decrease capped at 99.9 %; or 1 in the parameter's
+    units for an absolute change)."""
+    relative = parameter not in claim.absolute
+    grid = [min(r, 0.999) if sign < 0 and relative else r for r in RESOLUTION_GRID]
     low = 0.0
     for r in grid:
         if _rejected(claim, parameter, sign * r):
@@ -115,14 +130,16 @@ def _smallest_rejected(claim: Claim, parameter: str, sign: float) -> float | Non
 
 
 def resolution(claim: Claim) -> list[dict[str, Any]]:
-    """For each field in ``claim.resolves``: ``{parameter, lower, upper}``, the smallest relative
+    """For each field in ``claim.resolves``: ``{parameter, lower, upper, change}``, the smallest
     decrease (negative) and increase of it that the claim's own test rejects on its data
-    (``None``: not rejected within 100 %). A claim resolves a parameter to
-    ``lower``/``+upper``: any theory closer than that passes too."""
+    (``None``: not rejected within 100 %, or within 1 unit), ``change`` ``"relative"`` or
+    ``"absolute"`` (``claim.absolute``: in the parameter's units). A claim resolves a parameter
+    to ``lower``/``+upper``: any theory closer than that passes too."""
     out = []
     for parameter in claim.resolves:
         down, up = _smallest_rejected(claim, parameter, -1.0), _smallest_rejected(claim, parameter, 1.0)
-        out.append({"parameter": parameter, "lower": None if down is None else -down, "upper": up})
+        out.append({"parameter": parameter, "lower": None if down is None else -down, "upper": up,
+                    "change": "absolute" if parameter in claim.absolute else "relative"})
     return out
 
 
@@ -214,10 +231,15 @@ def report_rows(verdicts: Sequence[Mapping[str, Any]]) -> dict[str, list]:
 
 
 def resolution_text(entry: Mapping[str, Any]) -> str:
-    """``"gamma0 -4%/+5%"``: the smallest rejected decrease and increase of a parameter."""
-    def pct(x: float | None, sign: str) -> str:
-        return f">{sign}100%" if x is None else f"{100 * x:+.2g}%"
-    return f"{entry['parameter']} {pct(entry['lower'], '-')}/{pct(entry['upper'], '+')}"
+    """``"gamma0 -4%/+5%"``: the smallest rejected decrease and increase of a parameter;
+    ``"lag -0.12/+0.13"`` for an absolute change (in the parameter's units)."""
+    if entry.get("change") == "absolute":
+        def step(x: float | None, sign: str) -> str:
+            return f">{sign}1" if x is None else f"{x:+.2g}"
+    else:
+        def step(x: float | None, sign: str) -> str:
+            return f">{sign}100%" if x is None else f"{100 * x:+.2g}%"
+    return f"{entry['parameter']} {step(entry['lower'], '-')}/{step(entry['upper'], '+')}"
 
 
 def _text(x: float | None) -> str:
