@@ -15,25 +15,26 @@ import pytest
 from scipy import stats
 
 from deepgep.chapters import experiment_class
-from deepgep.chapters.ch6_deep_free_entropy import DeepFreeEntropy, claims
+from deepgep.chapters.ch6_deep_free_entropy import NEAREST_FIRST_SEED, DeepFreeEntropy, claims
 from deepgep.chapters.ch6_deep_free_entropy_claims import (AssignmentTheory, BiasTheory, FormFinding, InformationScales,
-                                                           RatioTheory)
+                                                           NearestTheory, RatioTheory)
 from deepgep.chapters.ch6_deep_free_entropy_summaries import (bias_bound, cpu_hours, depth0_summary, glm_separation,
-                                                              instance_table, llr_fits, particles_summary,
+                                                              instance_table, llr_fits, nearest_summary, particles_summary,
                                                               point_summary, regenerate, t_scores, ti_summary,
                                                               variance_estimate, variance_fit, variance_frame)
-from deepgep.chapters.ch6_deep_free_entropy_tasks import depth0_task, particles_task
+from deepgep.chapters.ch6_deep_free_entropy_tasks import depth0_task, nearest_task, particles_task
 from deepgep.simulate.evidence_instances import evidence_instance, glm_free_entropy
 from deepgep.support.claims import evaluate
 from deepgep.support.experiment import CONFIRMATION_FIRST_SEED, ExperimentError
 from deepgep.support.sweeps import resolve_task
-from deepgep.theory.glm import linear_mutual_information
+from deepgep.theory.glm import linear_evidence_derivatives, linear_mutual_information
 from deepgep.theory.state_evolution import gaussian_closed_form
 
 #: The keys of the book's tables (results/ch6/<name>-<key>.csv): a change of any parameter, task
 #: or constant of a sweep changes its key, and the recorded table is no longer the book's.
 PAPER_KEYS = {"depth0": "87d55f832ad6", "ti": "fd3c43f62da6", "particles": "496171be642e", "narrow": "2b9a612874b5",
-              "evidence": "9da55a385888", "evidence_large": "45714bccaac8", "evidence_confirmation": "def90e7f3313"}
+              "evidence": "9da55a385888", "evidence_large": "45714bccaac8", "evidence_confirmation": "def90e7f3313",
+              "nearest": "40c9659e5c25"}
 
 
 def test_the_registry_finds_the_experiment_and_the_presets_are_valid():
@@ -58,7 +59,8 @@ def test_bad_parameters_are_refused_naming_the_field():
     for change, match in (({"teachers": 1}, "teachers"), ({"runs": 1}, "runs"), ({"d0s": (8, 8)}, "d0s"),
                           ({"large_d0s": (12,)}, "overlap"), ({"alphas": (1.0, 1.0)}, "alphas"),
                           ({"noise": 0.0}, "noise"), ({"gain": -1.0}, "gain"), ({"particles": 2.5}, "particles"),
-                          ({"hidden_widths": (0, 4)}, "hidden_widths")):
+                          ({"hidden_widths": (0, 4)}, "hidden_widths"), ({"nearest_d0s": (16,)}, "nearest_d0s"),
+                          ({"nearest_teachers": 1}, "nearest_teachers")):
         with pytest.raises(ExperimentError, match=match):
             fast.replace(**change)
     with pytest.raises(ExperimentError, match="no parameter"):
@@ -110,7 +112,8 @@ def _small() -> DeepFreeEntropy:
     return DeepFreeEntropy.fast().replace(
         base_seed=11, depths=(1,), d0s=(4, 6), teachers=4, large_d0s=(8,), large_teachers=3, alphas=(0.5, 1.0, 2.0),
         narrow_d0=4, narrow_alpha=2.0, hidden_widths=(2, 4, 8), narrow_teachers=4, particles=32, depth0_d0s=(4, 6),
-        ti_d0s=(4,), ti_teachers=2, bias_particles=(16, 32, 64), bias_repeats=4)
+        ti_d0s=(4,), ti_teachers=2, bias_particles=(16, 32, 64), bias_repeats=4, nearest_d0s=(4, 8),
+        nearest_teachers=4)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +188,8 @@ def test_the_claims_on_the_small_experiment(small_tables):
     assert "SMC = thermodynamic integration" in names and "finding: at the largest width the free entropies still differ" in names
     assert all(v["statistic"] is None or v["statistic"] >= 0 for v in verdicts
                if "nearer" not in v["name"] and not v["name"].startswith("finding"))
-    assert len(found) == 8  # three validations, the extrapolation's finding, the ratio, nearer, information, Theorem 2
+    assert len(found) == 9  # three validations, the extrapolation's finding, the ratio, nearer, information, Theorem 2,
+    # the nearest Gaussian model
     assert names.count("Theorem 2: Var(ln Z / n) = a/n + b/d_m") == 1
     ratio = next(c for c in found if c.name.startswith("finding: at the largest width"))
     assert isinstance(ratio.theory, RatioTheory) and not ratio.theory.vanishing
@@ -285,3 +289,43 @@ def test_the_extrapolation_finding_is_the_sign_of_the_pooled_limit(small_tables)
     negative, vanishing = finding.test(FormFinding()), finding.test(FormFinding(negative=False))
     assert math.isclose(negative.statistic, z, rel_tol=1e-9) and negative.threshold < 0
     assert math.isclose(vanishing.statistic, abs(z), rel_tol=1e-9) and vanishing.threshold == -negative.threshold
+
+
+def test_the_nearest_sweep_has_fresh_teachers_and_no_smc():
+    sweeps = DeepFreeEntropy.paper().sweeps()
+    nearest = sweeps["nearest"]
+    assert list(nearest.seeds) == list(range(NEAREST_FIRST_SEED, NEAREST_FIRST_SEED + 40))
+    assert not set(nearest.seeds) & {s for k, w in sweeps.items() if k != "nearest" for s in w.seeds}
+    assert "particles" not in nearest.constants and nearest.n_tasks == 2 * 6 * 4 * 40
+
+
+def test_nearest_summary_finds_the_glm_that_drew_the_labels():
+    """Labels drawn from the GLM with kappa 10 % larger and gamma0 20 % smaller than the GLM the
+    derivatives are taken at: the one-step estimate recovers both shifts within a few errors
+    (its second-order bias is below them at these sizes)."""
+    rng = np.random.default_rng(8)
+    kappa, gamma0, noise = 0.4, 0.15, 0.1
+    rows = []
+    for seed in range(300):
+        X = rng.standard_normal((120, 60))
+        y = (math.sqrt(1.1 * kappa / 60) * X @ rng.standard_normal(60)
+             + math.sqrt(0.8 * gamma0 + noise) * rng.standard_normal(120))
+        out = linear_evidence_derivatives(X, y, kappa, gamma0 + noise)
+        rows.append({"depth": 1, "d0": 60, "alpha": 2.0, "seed": seed, "kappa": kappa, "gamma0": gamma0,
+                     "g_kappa": out.gradient[0], "g_s": out.gradient[1], "h_kk": out.hessian[0, 0],
+                     "h_ks": out.hessian[0, 1], "h_ss": out.hessian[1, 1]})
+    (row,) = nearest_summary(pd.DataFrame(rows)).itertuples(index=False)
+    assert abs(row.kappa_shift - 0.1) < 4 * row.kappa_shift_se and row.kappa_shift_se < 0.03
+    assert abs(row.gamma0_shift + 0.2) < 4 * row.gamma0_shift_se and row.teachers == 300
+
+
+def test_the_nearest_claim_reads_the_nearest_table_at_its_largest_width(small_tables):
+    claim = next(c for c in claims(_small(), small_tables) if c.name.startswith("the Gaussian model nearest"))
+    assert isinstance(claim.theory, NearestTheory) and claim.resolves == ("kappa_scale", "gamma0_scale")
+    outcome = claim.test(claim.theory)
+    assert math.isfinite(outcome.statistic) and "d0 = 8" in outcome.detail
+    top = nearest_summary(small_tables["nearest"]).query("d0 == 8")
+    assert outcome.statistic == pytest.approx(max(np.abs(np.r_[top["kappa_shift"] / top["kappa_shift_se"],
+                                                               top["gamma0_shift"] / top["gamma0_shift_se"]])))
+    task = nearest_task({**_small().sweeps()["nearest"].constants, "depth": 1, "d0": 8, "alpha": 2.0}, NEAREST_FIRST_SEED)
+    assert set(task) == {"n", "kappa", "gamma0", "value", "g_kappa", "g_s", "h_kk", "h_ks", "h_ss"} and task["n"] == 16

@@ -22,6 +22,7 @@ from deepgep.theory.glm import (
     spectral_posterior_mse,
     wishart_statistics,
     expected_linear_mutual_information,
+    linear_evidence_derivatives,
     linear_log_partition,
     linear_mutual_information,
     linear_posterior,
@@ -333,3 +334,45 @@ def test_spectral_quantities_bad_inputs():
     ):
         with pytest.raises(ValueError):
             bad()
+
+
+@pytest.mark.parametrize("shape", [(30, 12), (12, 30)])
+def test_evidence_derivatives_are_those_of_the_exact_evidence(shape):
+    """Value = linear_log_partition / n on both sides of the Gram matrix; the gradient and the
+    Hessian in (kappa, s) match central differences of it (step 1e-4, error O(h^2))."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal(shape)
+    y = rng.standard_normal(shape[0]) * 1.3
+    n, h = shape[0], 1e-4
+    out = linear_evidence_derivatives(X, y, KAPPA, NOISE_TOTAL)
+
+    def f(k, s):
+        return linear_log_partition(X, y, k, s) / n
+
+    assert out.value == pytest.approx(f(KAPPA, NOISE_TOTAL), rel=1e-12)
+    grad = [(f(KAPPA + h, NOISE_TOTAL) - f(KAPPA - h, NOISE_TOTAL)) / (2 * h),
+            (f(KAPPA, NOISE_TOTAL + h) - f(KAPPA, NOISE_TOTAL - h)) / (2 * h)]
+    np.testing.assert_allclose(out.gradient, grad, rtol=1e-6, atol=1e-9)
+    kk = (f(KAPPA + h, NOISE_TOTAL) - 2 * f(KAPPA, NOISE_TOTAL) + f(KAPPA - h, NOISE_TOTAL)) / h**2
+    ss = (f(KAPPA, NOISE_TOTAL + h) - 2 * f(KAPPA, NOISE_TOTAL) + f(KAPPA, NOISE_TOTAL - h)) / h**2
+    ks = (f(KAPPA + h, NOISE_TOTAL + h) - f(KAPPA + h, NOISE_TOTAL - h) - f(KAPPA - h, NOISE_TOTAL + h)
+          + f(KAPPA - h, NOISE_TOTAL - h)) / (4 * h**2)
+    np.testing.assert_allclose(out.hessian, [[kk, ks], [ks, ss]], rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="kappa"):
+        linear_evidence_derivatives(X, y, 0.0, NOISE_TOTAL)
+
+
+def test_the_mean_evidence_is_largest_at_the_glm_that_drew_the_labels():
+    """On labels drawn from the GLM itself, the mean gradient over many draws vanishes within its
+    error (the score has mean zero) and the mean Hessian is negative definite."""
+    rng = np.random.default_rng(4)
+    grads, hess = [], []
+    for _ in range(400):
+        X = rng.standard_normal((40, 20))
+        y = math.sqrt(KAPPA / 20) * X @ rng.standard_normal(20) + math.sqrt(NOISE_TOTAL) * rng.standard_normal(40)
+        out = linear_evidence_derivatives(X, y, KAPPA, NOISE_TOTAL)
+        grads.append(out.gradient)
+        hess.append(out.hessian)
+    g, h = np.array(grads), np.mean(hess, axis=0)
+    assert np.all(np.abs(g.mean(0)) < 4 * g.std(0, ddof=1) / math.sqrt(len(g)))
+    assert np.all(np.linalg.eigvalsh(h) < 0)

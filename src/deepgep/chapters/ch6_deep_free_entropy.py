@@ -33,7 +33,12 @@ from deepgep.support.validation import check_count, check_real
 from deepgep.theory.activations import get_activation
 from deepgep.theory.layers import GLMTheory
 
-__all__ = ["DeepFreeEntropy", "EXPERIMENT", "claims"]
+__all__ = ["NEAREST_FIRST_SEED", "DeepFreeEntropy", "EXPERIMENT", "claims"]
+
+#: The first teacher of the sweep ``nearest``: its instances are fresh (the evidence sweeps
+#: number theirs from 0, the confirmation from ``CONFIRMATION_FIRST_SEED``), since its claim was
+#: designed after a look at the GLMs' evidences on the evidence sweeps' instances.
+NEAREST_FIRST_SEED = 2000
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,9 @@ class DeepFreeEntropy(Experiment):
     ``alphas``); the confirmation at the largest of ``large_d0s`` on ``confirmation_teachers``
     fresh teachers (sweep ``evidence_confirmation``, recorded after the claim it tests was
     committed: the claim on the largest width); narrow hidden layers (``narrow_d0``, ``narrow_alpha``, ``narrow_depth``,
-    ``hidden_widths``, ``narrow_teachers``); the SMC (``particles``, ``runs`` independent runs
+    ``hidden_widths``, ``narrow_teachers``); the Gaussian model nearest to the deep labels
+    (sweep ``nearest``: exact GLM evidences and their derivatives, no SMC, at the input widths
+    ``nearest_d0s`` with ``nearest_teachers`` fresh teachers each); the SMC (``particles``, ``runs`` independent runs
     per instance); the validations (``depth0_d0s``, ``ti_d0s`` with ``ti_teachers`` at the
     first sample ratio of ``alphas`` that is 2 or the largest below it; ``bias_particles`` with
     ``bias_repeats``). The equivalent GLM of each depth is derived."""
@@ -67,6 +74,8 @@ class DeepFreeEntropy(Experiment):
     narrow_depth: int
     hidden_widths: tuple[int, ...]
     narrow_teachers: int
+    nearest_d0s: tuple[int, ...]
+    nearest_teachers: int
     particles: int
     runs: int
     depth0_d0s: tuple[int, ...]
@@ -80,6 +89,7 @@ class DeepFreeEntropy(Experiment):
         return cls(base_seed=2025, activation="tanh", gain=2.0, noise=0.1, depths=(1, 2), d0s=(8, 16, 24),
                    teachers=20, large_d0s=(32, 48), large_teachers=4, confirmation_teachers=4, alphas=(0.5, 1.0, 2.0, 4.0), narrow_d0=16,
                    narrow_alpha=2.0, narrow_depth=1, hidden_widths=(4, 8, 16, 32, 64), narrow_teachers=20,
+                   nearest_d0s=(16, 32, 64, 128, 256, 512), nearest_teachers=40,
                    particles=128, runs=2, depth0_d0s=(8, 16, 32), ti_d0s=(8, 16), ti_teachers=4,
                    bias_particles=(32, 64, 128, 256, 512), bias_repeats=12)
 
@@ -87,6 +97,7 @@ class DeepFreeEntropy(Experiment):
     def fast(cls) -> DeepFreeEntropy:
         return replace(cls.paper(), d0s=(8, 12), teachers=8, large_d0s=(16,), large_teachers=3,
                        confirmation_teachers=2, alphas=(1.0, 2.0), hidden_widths=(4, 8, 16), narrow_teachers=8,
+                       nearest_d0s=(8, 16, 32), nearest_teachers=6,
                        depth0_d0s=(8,), ti_d0s=(8,), ti_teachers=2, bias_particles=(32, 64, 128), bias_repeats=6)
 
     def validate(self) -> None:
@@ -94,14 +105,18 @@ class DeepFreeEntropy(Experiment):
         check_real("noise", self.noise, positive=True)
         for name in ("narrow_d0", "narrow_depth", "particles"):
             check_count(name, getattr(self, name))
-        for name in ("teachers", "large_teachers", "confirmation_teachers", "narrow_teachers", "runs", "ti_teachers",
-                     "bias_repeats"):
+        for name in ("teachers", "large_teachers", "confirmation_teachers", "narrow_teachers", "nearest_teachers",
+                     "runs", "ti_teachers", "bias_repeats"):
             if check_count(name, getattr(self, name)) < 2:
                 raise ExperimentError(f"{name} must be at least 2 (standard errors are over them)")
-        for name in ("depths", "d0s", "large_d0s", "hidden_widths", "depth0_d0s", "ti_d0s", "bias_particles"):
+        for name in ("depths", "d0s", "large_d0s", "hidden_widths", "nearest_d0s", "depth0_d0s", "ti_d0s",
+                     "bias_particles"):
             values = getattr(self, name)
             if not values or len(set(values)) != len(values) or any(check_count(name, v) < 1 for v in values):
                 raise ExperimentError(f"{name} must be distinct positive integers, got {values}")
+        if len(self.nearest_d0s) < 2:
+            raise ExperimentError(f"nearest_d0s needs at least 2 widths (the smallest and the largest are compared), "
+                                  f"got {self.nearest_d0s}")
         if set(self.d0s) & set(self.large_d0s):
             raise ExperimentError(f"d0s and large_d0s must not overlap, got {self.d0s} and {self.large_d0s}")
         if not self.alphas or len(set(self.alphas)) != len(self.alphas):
@@ -164,7 +179,11 @@ class DeepFreeEntropy(Experiment):
                                {key: v for key, v in c.items() if key not in ("particles", "runs")}
                                | {"d0": self.ti_d0s[-1], "alpha": a, "instance": 0}),
         }
-        return {**validations, "narrow": evidence.pop("narrow"), **evidence}  # cheap ones first
+        nearest = Sweep(6, "nearest", f"{TASKS_MODULE}:nearest_task",
+                        grid_product(depth=list(self.depths), d0=list(self.nearest_d0s), alpha=list(self.alphas)),
+                        range(NEAREST_FIRST_SEED, NEAREST_FIRST_SEED + self.nearest_teachers),
+                        {key: v for key, v in c.items() if key not in ("particles", "runs")})
+        return {**validations, "nearest": nearest, "narrow": evidence.pop("narrow"), **evidence}  # cheap ones first
 
 
 EXPERIMENT = DeepFreeEntropy

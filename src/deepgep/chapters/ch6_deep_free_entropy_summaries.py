@@ -16,7 +16,8 @@ comparison is turned into the normal score of its two-sided tail (:func:`t_score
 joint test. The variance of ``ln Z / n`` across teachers is the sample variance minus the mean
 squared SMC error, its error the larger of the Gaussian and the kurtosis-based one; its fit by the
 two terms of Theorem 2, ``a/n + b/d_m`` (:func:`variance_fit`), is reweighted by the fitted values.
-:func:`glm_separation` compares the GLMs of two depths on the same deep labels, exactly.
+:func:`glm_separation` compares the GLMs of two depths on the same deep labels, exactly, and
+:func:`nearest_summary` locates the Gaussian model of the GLM family nearest to them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from deepgep.theory.state_evolution import gaussian_closed_form
 
 __all__ = ["t_scores", "variance_estimate", "regenerate", "depth0_summary",
            "ti_summary", "particles_summary", "bias_bound", "instance_table", "point_summary", "llr_fits", "pooled_fit", "information_fits",
-           "variance_frame", "variance_fit", "glm_separation", "cpu_hours"]
+           "variance_frame", "variance_fit", "glm_separation", "nearest_summary", "cpu_hours"]
 
 _KEYS = ["depth", "d0", "alpha"]
 
@@ -265,6 +266,30 @@ def glm_separation(experiment: Any, instances: pd.DataFrame, depth: int, other: 
     frame = rows[["d0", "alpha"]].assign(separation=values)
     return _group(frame, ["d0", "alpha"], {"teachers": len, "separation": lambda g: g["separation"].mean(),
                                            "separation_se": lambda g: _mean_se(g["separation"])})
+
+
+def nearest_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per depth, input width and sample ratio of the ``nearest`` table: the GLM ``(kappa, s)``
+    that maximises the mean evidence per sample over teachers on the deep labels, i.e. the
+    Gaussian model of the family nearest to their law in Kullback-Leibler divergence, located by
+    one Newton step from the equivalent GLM, ``delta = -H^-1 g`` (``g``, ``H``: the mean gradient
+    and Hessian over teachers; exact for a quadratic, second order in ``delta`` otherwise), with
+    the sandwich covariance ``H^-1 Cov(g) H^-1 / teachers``. Columns: ``kappa_shift`` = delta
+    kappa / kappa and ``gamma0_shift`` = delta s / gamma0 (relative to the equivalent GLM's
+    kappa and gamma0), their errors ``*_se``, their ``correlation`` and ``teachers``."""
+    rows = []
+    for (depth, d0, alpha), g in table.groupby(_KEYS):
+        grads = g[["g_kappa", "g_s"]].to_numpy()
+        hessian = np.array([[g["h_kk"].mean(), g["h_ks"].mean()], [g["h_ks"].mean(), g["h_ss"].mean()]])
+        inverse = np.linalg.inv(hessian)
+        delta = -inverse @ grads.mean(axis=0)
+        cov = inverse @ np.cov(grads, rowvar=False) @ inverse / len(g)
+        scale = np.array([g["kappa"].iloc[0], g["gamma0"].iloc[0]])
+        shift, err = delta / scale, np.sqrt(np.diag(cov)) / scale
+        rows.append({"depth": depth, "d0": d0, "alpha": alpha, "kappa_shift": shift[0], "kappa_shift_se": err[0],
+                     "gamma0_shift": shift[1], "gamma0_shift_se": err[1],
+                     "correlation": cov[0, 1] / math.sqrt(cov[0, 0] * cov[1, 1]), "teachers": len(g)})
+    return pd.DataFrame(rows)
 
 
 def cpu_hours(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:

@@ -18,8 +18,10 @@ from deepgep.simulate.evidence import deep_likelihood, tempered_smc
 from deepgep.simulate.evidence_instances import instance_data, instance_rng
 from deepgep.simulate.evidence_ti import exact_depth0_check, ti_check
 from deepgep.support.sweeps import task_rng
+from deepgep.theory.glm import linear_evidence_derivatives
+from deepgep.theory.layers import GLMTheory
 
-__all__ = ["TASKS_MODULE", "EVIDENCE_TASK", "depth0_task", "ti_task", "particles_task"]
+__all__ = ["TASKS_MODULE", "EVIDENCE_TASK", "depth0_task", "ti_task", "particles_task", "nearest_task"]
 
 #: The import path of this module (the sweeps name their tasks by it).
 TASKS_MODULE = "deepgep.chapters.ch6_deep_free_entropy_tasks"
@@ -78,3 +80,19 @@ def particles_task(params: Mapping[str, Any], seed: int) -> dict[str, float]:
     n = data.X.shape[0]
     return {"n": float(n), "log_z": run.log_evidence / n, "temperatures": float(run.n_temperatures),
             "evaluations": float(run.n_likelihood_evaluations)}
+
+
+def nearest_task(params: Mapping[str, Any], seed: int) -> dict[str, float]:
+    """The GLM family ``N(0, kappa X X^T / d0 + s I)`` on one deep teacher's labels (depth
+    ``depth``; no SMC): at the equivalent GLM of that depth (``kappa``, ``s = gamma0 + Delta``,
+    book eq-equivalent-glm) the exact evidence per sample ``value``, its gradient ``g_kappa``,
+    ``g_s`` and Hessian ``h_kk``, ``h_ks``, ``h_ss`` per sample
+    (:func:`deepgep.theory.glm.linear_evidence_derivatives`), with ``n``, ``kappa``, ``gamma0``.
+    Averaged over teachers they locate the Gaussian model nearest to the deep network's labels."""
+    depth = int(params["depth"])
+    _, _, data = _data(params, seed, depth)
+    glm = GLMTheory.of(str(params["activation"]), float(params["gain"]), depth, float(params["noise"]))
+    out = linear_evidence_derivatives(data.X, data.y, glm.kappa, glm.total_noise)
+    (g_k, g_s), ((h_kk, h_ks), (_, h_ss)) = out.gradient, out.hessian
+    return {"n": float(data.X.shape[0]), "kappa": glm.kappa, "gamma0": glm.gamma0, "value": out.value,
+            "g_kappa": float(g_k), "g_s": float(g_s), "h_kk": float(h_kk), "h_ks": float(h_ks), "h_ss": float(h_ss)}
