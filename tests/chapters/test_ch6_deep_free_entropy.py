@@ -112,7 +112,7 @@ def _small() -> DeepFreeEntropy:
     return DeepFreeEntropy.fast().replace(
         base_seed=11, depths=(1,), d0s=(4, 6), teachers=4, large_d0s=(8,), large_teachers=3, alphas=(0.5, 1.0, 2.0),
         narrow_d0=4, narrow_alpha=2.0, hidden_widths=(2, 4, 8), narrow_teachers=4, particles=32, depth0_d0s=(4, 6),
-        ti_d0s=(4,), ti_teachers=2, bias_particles=(16, 32, 64), bias_repeats=4, nearest_d0s=(4, 8),
+        ti_d0s=(4,), ti_teachers=2, bias_particles=(16, 32, 64), bias_repeats=4, nearest_d0s=(8, 16),
         nearest_teachers=4)
 
 
@@ -315,6 +315,8 @@ def test_nearest_summary_finds_the_glm_that_drew_the_labels():
                      "g_kappa": out.gradient[0], "g_s": out.gradient[1], "h_kk": out.hessian[0, 0],
                      "h_ks": out.hessian[0, 1], "h_ss": out.hessian[1, 1]})
     (row,) = nearest_summary(pd.DataFrame(rows)).itertuples(index=False)
+    with pytest.raises(ValueError, match="not negative definite"):
+        nearest_summary(pd.DataFrame(rows).assign(h_kk=1.0))
     assert abs(row.kappa_shift - 0.1) < 4 * row.kappa_shift_se and row.kappa_shift_se < 0.03
     assert abs(row.gamma0_shift + 0.2) < 4 * row.gamma0_shift_se and row.teachers == 300
 
@@ -323,8 +325,8 @@ def test_the_nearest_claim_reads_the_nearest_table_at_its_largest_width(small_ta
     claim = next(c for c in claims(_small(), small_tables) if c.name.startswith("the Gaussian model nearest"))
     assert isinstance(claim.theory, NearestTheory) and claim.resolves == ("kappa_scale", "gamma0_scale")
     outcome = claim.test(claim.theory)
-    assert math.isfinite(outcome.statistic) and "d0 = 8" in outcome.detail
-    top = nearest_summary(small_tables["nearest"]).query("d0 == 8")
+    assert math.isfinite(outcome.statistic) and "d0 = 16" in outcome.detail
+    top = nearest_summary(small_tables["nearest"]).query("d0 == 16")
     assert outcome.statistic == pytest.approx(max(np.abs(np.r_[top["kappa_shift"] / top["kappa_shift_se"],
                                                                top["gamma0_shift"] / top["gamma0_shift_se"]])))
     task = nearest_task({**_small().sweeps()["nearest"].constants, "depth": 1, "d0": 8, "alpha": 2.0}, NEAREST_FIRST_SEED)

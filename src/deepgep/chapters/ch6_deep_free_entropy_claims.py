@@ -301,9 +301,10 @@ def _nearer_claim(e: Any, depths: list[_Depth]) -> Claim:
                  "(paired over instances, inverse-variance mean over every d0 and alpha; one-sided, so valid with "
                  "points of different means; Bonferroni over depths and GLMs): a GLM it rejects is significantly "
                  "further from the deep network in Kullback-Leibler divergence. It tests the labels' second moments, "
-                 "without the SMC. Its resolution in kappa and gamma0 is not measured: a GLM infinitesimally close to "
-                 "a member of the family would be compared with that member through the local slope of the evidence "
-                 "(a score test), whatever the size of the change.",
+                 "without the SMC. Its resolution in kappa and gamma0 is not measured here: a GLM infinitesimally close "
+                 "to a member of the family would be compared with that member through the local slope of the "
+                 "evidence (a score test), whatever the size of the change; the claim on the nearest Gaussian model "
+                 "measures it, on fresh teachers up to the widths that need no SMC.",
                  test, AssignmentTheory(), {"the GLM one layer shallower at every depth": AssignmentTheory(shift=-1),
                                             "the GLM one layer deeper at every depth": AssignmentTheory(shift=1),
                                             "the linearised network without its effective noise (gamma0 = 0)":

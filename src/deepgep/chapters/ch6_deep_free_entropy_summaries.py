@@ -281,6 +281,10 @@ def nearest_summary(table: pd.DataFrame) -> pd.DataFrame:
     for (depth, d0, alpha), g in table.groupby(_KEYS):
         grads = g[["g_kappa", "g_s"]].to_numpy()
         hessian = np.array([[g["h_kk"].mean(), g["h_ks"].mean()], [g["h_ks"].mean(), g["h_ss"].mean()]])
+        if not np.all(np.linalg.eigvalsh(hessian) < 0):
+            raise ValueError(f"nearest_summary: at (L, d0, alpha) = ({depth}, {d0}, {alpha}) the mean Hessian of the "
+                             f"evidence over {len(g)} teachers is not negative definite, so no nearby maximum "
+                             "is located by a Newton step (more teachers, or a GLM nearer the labels)")
         inverse = np.linalg.inv(hessian)
         delta = -inverse @ grads.mean(axis=0)
         cov = inverse @ np.cov(grads, rowvar=False) @ inverse / len(g)
