@@ -14,7 +14,8 @@ import pytest
 from deepgep.chapters import experiment_class
 from deepgep.chapters.ch4_bayes_optimal_generalisation import BayesOptimalGeneralisation, EscapeTheory, claims
 from deepgep.chapters.ch4_bayes_optimal_generalisation_tables import (escape_arrays, escape_crossings, escape_points,
-                                                                     teacher_matrix, teacher_means, width_deviations)
+                                                                     escape_scaling, teacher_matrix, teacher_means,
+                                                                     width_deviations)
 from deepgep.chapters.ch4_bayes_optimal_generalisation_theory import (bayes_errors, classification_theory,
                                                                       depth_activation_table, plateau,
                                                                       regression_theory)
@@ -326,3 +327,16 @@ def test_the_confirmation_claim_reads_the_fresh_teachers_only(small_tables):
     assert f"seeds {CONFIRMATION_FIRST_SEED}-{CONFIRMATION_FIRST_SEED + 1}" in claim.statement
     others = {c.name: evaluate(c)["statistic"] for c in claims(e, swapped) if not c.name.endswith("on fresh teachers")}
     assert others == {k: v for k, v in base.items() if not k.endswith("on fresh teachers")}
+
+
+def test_escape_scaling_fits_only_when_every_width_crosses():
+    """Three widths whose error goes 0.4 -> 0.1 between n = d0^2 and 4 d0^2 cross 0.2 two thirds of
+    the way in log n, at n = 4^(2/3) d0^2, so p = 2 exactly; a width that never crosses leaves no
+    fit (the scaling claim then fails rather than fitting the others)."""
+    rows = [{"d0": d, "quadratic_alpha": r, "n": r * d * d, "network": 0.4 / r, "network_se": 0.01}
+            for d in (10, 20, 40) for r in (1.0, 4.0)]
+    crossings, fit = escape_scaling(pd.DataFrame(rows), 0.2)
+    assert fit is not None and fit.values["exponent"] == pytest.approx(2.0, abs=1e-9)
+    assert np.allclose(crossings["n_cross / d0^2"], 4.0 ** (2.0 / 3.0), rtol=1e-12)
+    stuck = pd.DataFrame(rows + [{"d0": 80, "quadratic_alpha": 1.0, "n": 6400, "network": 0.5, "network_se": 0.01}])
+    assert escape_scaling(stuck, 0.2)[1] is None

@@ -19,8 +19,9 @@ from deepgep.chapters.ch6_deep_free_entropy import NEAREST_FIRST_SEED, DeepFreeE
 from deepgep.chapters.ch6_deep_free_entropy_claims import (AssignmentTheory, BiasTheory, FormFinding, InformationScales,
                                                            NearestTheory, RatioTheory)
 from deepgep.chapters.ch6_deep_free_entropy_summaries import (bias_bound, cpu_hours, depth0_summary, glm_separation,
-                                                              instance_table, llr_fits, nearest_summary, particles_summary,
-                                                              point_summary, regenerate, t_scores, ti_summary,
+                                                              instance_table, llr_fits, nearest_pooled,
+                                                              nearest_summary, particles_summary, point_summary,
+                                                              regenerate, t_scores, ti_summary,
                                                               variance_estimate, variance_fit, variance_frame)
 from deepgep.chapters.ch6_deep_free_entropy_tasks import depth0_task, nearest_task, particles_task
 from deepgep.simulate.evidence_instances import evidence_instance, glm_free_entropy
@@ -331,3 +332,13 @@ def test_the_nearest_claim_reads_the_nearest_table_at_its_largest_width(small_ta
                                                                top["gamma0_shift"] / top["gamma0_shift_se"]])))
     task = nearest_task({**_small().sweeps()["nearest"].constants, "depth": 1, "d0": 8, "alpha": 2.0}, NEAREST_FIRST_SEED)
     assert set(task) == {"n", "kappa", "gamma0", "value", "g_kappa", "g_s", "h_kk", "h_ks", "h_ss"} and task["n"] == 16
+
+
+def test_nearest_pooled_is_the_inverse_variance_mean_over_the_ratios():
+    summary = pd.DataFrame({"depth": [1, 1, 1], "d0": [16, 16, 32], "alpha": [1.0, 2.0, 1.0],
+                            "kappa_shift": [0.1, 0.3, 0.0], "kappa_shift_se": [0.1, 0.2, 0.05],
+                            "gamma0_shift": [0.0, 0.2, 0.1], "gamma0_shift_se": [0.2, 0.2, 0.1]})
+    pooled = nearest_pooled(summary).set_index("d0")
+    assert pooled.loc[16, "kappa_shift"] == pytest.approx((0.1 / 0.01 + 0.3 / 0.04) / (1 / 0.01 + 1 / 0.04), rel=1e-12)
+    assert pooled.loc[16, "gamma0_shift"] == pytest.approx(0.1, rel=1e-12)
+    assert pooled.loc[32, "kappa_shift_se"] == pytest.approx(0.05, rel=1e-12)

@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 
 from deepgep.chapters.ch4_bayes_optimal_generalisation_tasks import PROBLEMS, TASKS_MODULE, optimal_penalties
-from deepgep.chapters.ch4_bayes_optimal_generalisation_tables import (escape_crossings, escape_points, teacher_means,
+from deepgep.chapters.ch4_bayes_optimal_generalisation_tables import (escape_points, escape_scaling, teacher_means,
                                                                      width_deviations)
 from deepgep.chapters.ch4_bayes_optimal_generalisation_theory import bayes_errors, regression_theory
 from deepgep.support.claims import CLAIM_Z, Claim, Test, bonferroni_z, joint_max_z, scaled
 from deepgep.support.experiment import CONFIRMATION_FIRST_SEED, Experiment, ExperimentError
-from deepgep.support.fits import fit_constant, fit_inverse, fit_power
+from deepgep.support.fits import fit_constant, fit_inverse
 from deepgep.support.sweeps import Sweep, grid_product
 from deepgep.support.validation import check_count, check_real
 from deepgep.theory.activations import get_activation
@@ -404,10 +404,8 @@ def _scaling_test(points: pd.DataFrame, level: float) -> tuple[Callable[[EscapeT
     the sample size ``n_cross`` at which the mean error crosses ``level`` at each width, fitted by
     ``n_cross ~ d0^p`` (chi-square-inflated error); returns the test, ``p`` and its error (NaN
     when a width never crosses, and the test then fails)."""
-    crossings = escape_crossings(points, level)
+    crossings, fit = escape_scaling(points, level)
     ok = crossings.dropna()
-    fit = (fit_power(ok["d0"], ok["n_cross"], ok["n_cross"] * ok["log_se"]) if len(ok) >= 3 and len(ok) == len(crossings)
-           else None)
     p, p_se = (fit.values["exponent"], fit.errors["exponent"]) if fit is not None else (math.nan, math.nan)
 
     def test(t: EscapeTheory) -> Test:

@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepgep.support.fits import Fit, fit_power
 from deepgep.support.stats import standard_error
 
-__all__ = ["teacher_means", "teacher_matrix", "width_deviations", "escape_arrays", "escape_points", "escape_crossings"]
+__all__ = ["teacher_means", "teacher_matrix", "width_deviations", "escape_arrays", "escape_points", "escape_crossings",
+           "escape_scaling"]
 
 
 def _where(table: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
@@ -94,3 +96,16 @@ def escape_crossings(points: pd.DataFrame, level: float) -> pd.DataFrame:
         log_se = step * math.hypot((level - E[i + 1]) / gap**2 * se[i], (E[i] - level) / gap**2 * se[i + 1])
         rows.append({"d0": d0, "n_cross": float(np.exp(logn[i] + frac * step)), "log_se": float(log_se)})
     return pd.DataFrame(rows)
+
+
+def escape_scaling(points: pd.DataFrame, level: float) -> tuple[pd.DataFrame, Fit | None]:
+    """How the escape scales with the width: the crossings of ``level`` per width
+    (:func:`escape_crossings`, with ``n_cross / d0^2``) and the power-law fit ``n_cross ~ d0^p``
+    (:func:`deepgep.support.fits.fit_power`, errors inflated by ``sqrt(chi2/dof)``), or ``None``
+    when a width never crosses or fewer than 3 widths do (the fit has 2 parameters)."""
+    crossings = escape_crossings(points, level)
+    crossings["n_cross / d0^2"] = crossings["n_cross"] / crossings["d0"] ** 2
+    ok = crossings.dropna()
+    if len(ok) < 3 or len(ok) != len(crossings):
+        return crossings, None
+    return crossings, fit_power(ok["d0"], ok["n_cross"], ok["n_cross"] * ok["log_se"])

@@ -87,7 +87,8 @@ class DeepFreeEntropy(Experiment):
     @classmethod
     def paper(cls) -> DeepFreeEntropy:
         return cls(base_seed=2025, activation="tanh", gain=2.0, noise=0.1, depths=(1, 2), d0s=(8, 16, 24),
-                   teachers=20, large_d0s=(32, 48), large_teachers=4, confirmation_teachers=4, alphas=(0.5, 1.0, 2.0, 4.0), narrow_d0=16,
+                   teachers=20, large_d0s=(32, 48), large_teachers=4, confirmation_teachers=4,
+                   alphas=(0.5, 1.0, 2.0, 4.0), narrow_d0=16,
                    narrow_alpha=2.0, narrow_depth=1, hidden_widths=(4, 8, 16, 32, 64), narrow_teachers=20,
                    nearest_d0s=(16, 32, 64, 128, 256, 512), nearest_teachers=40,
                    particles=128, runs=2, depth0_d0s=(8, 16, 32), ti_d0s=(8, 16), ti_teachers=4,
@@ -115,7 +116,7 @@ class DeepFreeEntropy(Experiment):
             if not values or len(set(values)) != len(values) or any(check_count(name, v) < 1 for v in values):
                 raise ExperimentError(f"{name} must be distinct positive integers, got {values}")
         if len(self.nearest_d0s) < 2:
-            raise ExperimentError(f"nearest_d0s needs at least 2 widths (the smallest and the largest are compared), "
+            raise ExperimentError(f"nearest_d0s needs at least 2 widths (the chapter shows how the nearest model approaches the GLM), "
                                   f"got {self.nearest_d0s}")
         if set(self.d0s) & set(self.large_d0s):
             raise ExperimentError(f"d0s and large_d0s must not overlap, got {self.d0s} and {self.large_d0s}")

@@ -31,7 +31,7 @@ from deepgep.theory.layers import GLMTheory
 from deepgep.theory.state_evolution import gaussian_closed_form
 
 __all__ = ["TI_BATCH_DOF", "LAG_NATS", "BiasTheory", "RateTheory", "RatioTheory", "FormFinding", "AssignmentTheory",
-           "InformationScales", "chapter_claims"]
+           "InformationScales", "NearestTheory", "chapter_claims"]
 
 #: Degrees of freedom of a thermodynamic-integration error (batch means of 10 batches).
 TI_BATCH_DOF = 9

@@ -32,11 +32,13 @@ from scipy import stats
 
 from deepgep.simulate.evidence_instances import glm_free_entropy, instance_data, instance_rng
 from deepgep.support.fits import Fit, fit_constant, fit_inverse, fit_linear, fit_power
+from deepgep.support.stats import inverse_variance_mean
 from deepgep.theory.state_evolution import gaussian_closed_form
 
 __all__ = ["t_scores", "variance_estimate", "regenerate", "depth0_summary",
            "ti_summary", "particles_summary", "bias_bound", "instance_table", "point_summary", "llr_fits", "pooled_fit", "information_fits",
-           "variance_frame", "variance_fit", "glm_separation", "nearest_summary", "cpu_hours"]
+           "variance_frame", "variance_fit", "glm_separation", "nearest_summary", "nearest_pooled",
+           "cpu_hours"]
 
 _KEYS = ["depth", "d0", "alpha"]
 
@@ -293,6 +295,19 @@ def nearest_summary(table: pd.DataFrame) -> pd.DataFrame:
         rows.append({"depth": depth, "d0": d0, "alpha": alpha, "kappa_shift": shift[0], "kappa_shift_se": err[0],
                      "gamma0_shift": shift[1], "gamma0_shift_se": err[1],
                      "correlation": cov[0, 1] / math.sqrt(cov[0, 0] * cov[1, 1]), "teachers": len(g)})
+    return pd.DataFrame(rows)
+
+
+def nearest_pooled(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`nearest_summary` per depth and input width, its shifts pooled over the sample
+    ratios by inverse variance (for reading; the claim tests every ratio): ``depth``, ``d0``,
+    ``kappa_shift``, ``kappa_shift_se``, ``gamma0_shift``, ``gamma0_shift_se``."""
+    rows = []
+    for (depth, d0), g in summary.groupby(["depth", "d0"]):
+        k, k_se = inverse_variance_mean(g["kappa_shift"], g["kappa_shift_se"])
+        s, s_se = inverse_variance_mean(g["gamma0_shift"], g["gamma0_shift_se"])
+        rows.append({"depth": depth, "d0": d0, "kappa_shift": k, "kappa_shift_se": k_se, "gamma0_shift": s,
+                     "gamma0_shift_se": s_se})
     return pd.DataFrame(rows)
 
 
